@@ -1,0 +1,90 @@
+"""Command line: ``python -m lt_lib {list,counts,train}``. Bad input ends with one line and exit code 2."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from . import data as D
+from .errors import LtError
+from .experiments import EXPERIMENTS, PROFILES, resolve
+
+
+def _ratio(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"imbalance ratio must be a number such as 100, 50 or 10, got {text!r}")
+    return value
+
+
+def _number(value: float):
+    return int(value) if float(value).is_integer() else value
+
+
+def cmd_list(args) -> int:
+    width = max(map(len, EXPERIMENTS))
+    for name, exp in EXPERIMENTS.items():
+        print(f"{name:<{width}}  {exp.description}")
+    print("\nprofiles: " + "; ".join(f"{p.name}: {p.description}" for p in PROFILES.values()))
+    return 0
+
+
+def cmd_counts(args) -> int:
+    counts = D.long_tail_counts(args.imbalance)
+    print(json.dumps({"imbalance": _number(args.imbalance), "counts": counts, "total": sum(counts),
+                      "splits": {k: list(v) for k, v in D.SPLITS.items()}}))
+    return 0
+
+
+def cmd_train(args) -> int:
+    from .train import train  # torch-heavy imports only where needed
+
+    if args.download:
+        import os
+
+        os.environ["LT_DOWNLOAD"] = "1"
+    for seed in args.seeds:
+        cfg = resolve(args.experiment, args.imbalance, args.profile, seed, epochs=args.epochs)
+        train(cfg, device=args.device, data_root=args.data_root, results_dir=args.results, runs_dir=args.runs,
+              resume=args.resume, force=args.force, quiet=args.quiet)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m lt_lib",
+                                description="Long-tailed CIFAR-10: ResLT, early exits and the report's hybrids.")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="the experiments and profiles").set_defaults(func=cmd_list)
+    c = sub.add_parser("counts", help="images per class of the long-tailed training set (JSON)")
+    c.add_argument("--imbalance", type=_ratio, required=True)
+    c.set_defaults(func=cmd_counts)
+    t = sub.add_parser("train", help="train (or resume) one experiment and write its summary")
+    t.add_argument("experiment")
+    t.add_argument("--imbalance", type=_ratio, required=True)
+    t.add_argument("--seed", "--seeds", dest="seeds", type=int, nargs="+", default=[0], metavar="S")
+    t.add_argument("--profile", default="full", help="smoke, quick or full (default full)")
+    t.add_argument("--epochs", type=int, default=None, help="override the profile's epochs (run id gets -eN)")
+    t.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
+    t.add_argument("--data-root", default=None, help="folder with cifar10.npz or cifar-10-batches-py "
+                                                     "(default $LT_DATA or ./data)")
+    t.add_argument("--download", action="store_true", help="allow torchvision to download CIFAR-10")
+    t.add_argument("--results", default="results", help="results store (default ./results)")
+    t.add_argument("--runs", default="runs", help="checkpoints and weights (default ./runs)")
+    t.add_argument("--resume", action="store_true", help="continue from the run's checkpoint")
+    t.add_argument("--force", action="store_true", help="overwrite a stored run or checkpoint")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(func=cmd_train)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except LtError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; continue later with --resume", file=sys.stderr)
+        return 130

@@ -1,0 +1,172 @@
+"""Experiments as data: one ``TrainConfig`` dataclass, a registry of named settings, and profiles.
+
+An experiment is a set of overrides of ``TrainConfig`` (plus per-ratio overrides where the setting
+depends on the imbalance ratio). A profile (smoke / quick / full) scales the schedule and picks the
+data source. ``resolve(name, imbalance, profile, seed)`` gives the full config of one run.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, fields
+
+from .data import OFFICIAL_BRANCH_CLASSES, REPORT_BRANCH_CLASSES, long_tail_counts
+from .errors import LtError
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every setting of one training run (report defaults, 002 "Hyperparameter values")."""
+
+    experiment: str = "ce"
+    imbalance: float = 100.0
+    seed: int = 0
+    profile: str = "full"
+    # data
+    source: str = "cifar10"                   # "cifar10" or "synthetic"
+    synthetic_sizes: tuple = (5000, 1000)     # train / test images per class of the synthetic source
+    autoaugment: bool = False
+    normalize: bool = False                   # report: [0, 1] only; official ResLT: mean/std
+    # model
+    widths: tuple = (16, 32, 64)
+    head: str = "linear"                      # "linear" or "reslt"
+    branch_style: str = "split"               # ResLT branches: "bn", "conv" or "split"
+    # loss
+    loss: str = "ce"                          # "ce" or "reslt"
+    alpha: float = 0.95
+    branch_norm: str = "per_branch"           # "per_branch" (report) or "pooled" (official)
+    branch_classes: tuple = REPORT_BRANCH_CLASSES  # (medium+few classes, few classes)
+    label_smoothing: float = 0.0
+    # optimisation
+    batch_size: int = 128
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 2e-4
+    nesterov: bool = False
+    epochs: int = 200
+    warmup_epochs: int = 5                    # linear warm-up, stepped per epoch as in the public codes
+    milestones: tuple = (160, 180)
+    lr_gamma: float = 0.1
+    # bookkeeping
+    eval_every: int = 1
+    checkpoint_every: int = 10
+    collapse_patience: int = 3                # evaluations in a row predicting one class => diverged
+
+    def to_dict(self) -> dict:
+        return json.loads(json.dumps(asdict(self)))
+
+    @property
+    def config_hash(self) -> str:
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
+
+    @property
+    def run_id(self) -> str:
+        run = f"{self.experiment}-ir{self.imbalance:g}-s{self.seed}-{self.profile}"
+        default_epochs = PROFILES[self.profile].epochs if self.profile in PROFILES else None
+        return run if self.epochs == default_epochs else f"{run}-e{self.epochs}"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How long and on what data: the schedule is scaled to the same fractions as the 200-epoch one."""
+
+    name: str
+    description: str
+    epochs: int
+    source: str = "cifar10"
+    synthetic_sizes: tuple = (5000, 1000)
+    eval_every: int = 1
+    checkpoint_every: int = 10
+    batch_size: int = 128
+
+    def schedule(self, epochs: int | None = None) -> dict:
+        """Warm-up and milestones at the full schedule's fractions (5/200, 160/200, 180/200).
+
+        The warm-up is stepped per epoch as in the public codes (lr = base * (e + 1) / W), so it needs
+        at least two epochs to exist at all: shorter schedules round it up to 2 (quick: 2 of 30).
+        """
+        e = epochs or self.epochs
+        warmup = 5 if e == 200 else max(2, round(5 * e / 200)) if e >= 4 else 0
+        milestones = (max(1, round(160 * e / 200)), max(1, round(180 * e / 200)))
+        return {"epochs": e, "warmup_epochs": warmup, "milestones": milestones}
+
+
+PROFILES = {
+    "smoke": Profile("smoke", "synthetic data (128 images per head class), 6 epochs of batch 32: seconds on a "
+                     "CPU, for tests; its accuracies mean nothing", epochs=6, source="synthetic",
+                     synthetic_sizes=(128, 20), eval_every=1, checkpoint_every=2, batch_size=32),
+    "quick": Profile("quick", "real CIFAR-10-LT, 30 epochs: a CPU-sized look, not a reproduction", epochs=30,
+                     eval_every=2, checkpoint_every=2),
+    "full": Profile("full", "the report's schedule: 200 epochs, warm-up 5, lr x0.1 at 160 and 180", epochs=200,
+                    eval_every=1, checkpoint_every=10),
+}
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    description: str
+    settings: dict
+    per_ratio: dict = field(default_factory=dict)  # {imbalance: {setting: value}}
+
+
+_RESLT_REPORT = dict(head="reslt", branch_style="split", widths=(16, 32, 48), loss="reslt",
+                     branch_norm="per_branch", branch_classes=REPORT_BRANCH_CLASSES, normalize=False)
+
+
+def _reslt(alpha, **extra):
+    return {**_RESLT_REPORT, "alpha": alpha, **extra}
+
+
+EXPERIMENTS = {e.name: e for e in [
+    Experiment("ce", "plain ResNet-32 (16/32/64) + cross-entropy: the reference every long-tail paper starts from",
+               {}),
+    Experiment("reslt-a0.9", "report's ResLT (48-channel split head, per-branch loss), alpha 0.9", _reslt(0.9)),
+    Experiment("reslt-a0.95", "report's ResLT (48-channel split head, per-branch loss), alpha 0.95", _reslt(0.95)),
+    Experiment("reslt-a0.99", "report's ResLT (48-channel split head, per-branch loss), alpha 0.99", _reslt(0.99)),
+    Experiment("reslt-a0.995", "report's ResLT (48-channel split head, per-branch loss), alpha 0.995 (the paper's)",
+               _reslt(0.995)),
+    Experiment("reslt-a0.95-aa", "report's ResLT alpha 0.95 + AutoAugment (per image)",
+               _reslt(0.95, autoaugment=True)),
+    Experiment("reslt-a0.95-aa-ls", "report's final ResLT: alpha 0.95 + AutoAugment + label smoothing 0.1",
+               _reslt(0.95, autoaugment=True, label_smoothing=0.1)),
+    Experiment("reslt-paper", "paper/official ResLT: 64 channels, bn branches, pooled loss, official subsets, "
+               "alpha 0.998 (ratios 100, 50) / 0.96 (10), wd 5e-4, Nesterov, mean/std normalization",
+               dict(head="reslt", branch_style="bn", widths=(16, 32, 64), loss="reslt", branch_norm="pooled",
+                    branch_classes=OFFICIAL_BRANCH_CLASSES, alpha=0.998, weight_decay=5e-4, nesterov=True,
+                    normalize=True),
+               per_ratio={10.0: {"alpha": 0.96}}),
+]}
+
+_FIELDS = {f.name for f in fields(TrainConfig)}
+
+
+def get_experiment(name: str) -> Experiment:
+    if name not in EXPERIMENTS:
+        raise LtError(f"unknown experiment {name!r}; choose one of: {', '.join(EXPERIMENTS)} "
+                      "(python -m lt_lib list)")
+    return EXPERIMENTS[name]
+
+
+def get_profile(name: str) -> Profile:
+    if name not in PROFILES:
+        raise LtError(f"unknown profile {name!r}; choose one of: {', '.join(PROFILES)}")
+    return PROFILES[name]
+
+
+def resolve(experiment: str, imbalance: float = 100, profile: str = "full", seed: int = 0,
+            epochs: int | None = None, **overrides) -> TrainConfig:
+    """The full config of one run: defaults < experiment < per-ratio < profile < explicit overrides."""
+    exp, prof = get_experiment(experiment), get_profile(profile)
+    imbalance = float(imbalance)
+    long_tail_counts(imbalance)  # validates the ratio with a clear message
+    if epochs is not None and epochs < 1:
+        raise LtError(f"--epochs must be at least 1, got {epochs}")
+    unknown = set(overrides) - _FIELDS
+    if unknown:
+        raise LtError(f"unknown setting(s) {sorted(unknown)}; settings are the fields of TrainConfig")
+    settings = {**exp.settings, **exp.per_ratio.get(imbalance, {})}
+    settings.update(prof.schedule(epochs), source=prof.source, synthetic_sizes=prof.synthetic_sizes,
+                    eval_every=prof.eval_every, checkpoint_every=prof.checkpoint_every, batch_size=prof.batch_size)
+    settings.update(overrides)
+    return TrainConfig(experiment=experiment, imbalance=imbalance, seed=int(seed), profile=profile, **settings)

@@ -1,0 +1,304 @@
+"""The trainer: SGD with warm-up and step decay, periodic evaluation, divergence, checkpoints, resume.
+
+Inside an epoch nothing is read back to the host: loss and accuracy sums, and a non-finite-loss flag,
+are accumulated on the device and read once at the end of the epoch.
+"""
+from __future__ import annotations
+
+import functools
+import math
+import os
+import platform
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from . import data as D
+from .augment import Augmenter
+from .errors import LtError
+from .experiments import TrainConfig
+from .losses import CrossEntropy, ResLTLoss
+from .models import ResNet32, fused_logits
+from .results import ResultsStore, git_state
+
+CHECKPOINT = "checkpoint.pt"
+FINAL_WEIGHTS = "final.pt"
+
+
+def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise LtError(f"unknown device {device!r}; use auto, cpu or cuda") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise LtError(f"device {device!r} asked for, but this machine has no CUDA GPU; use --device cpu")
+    return dev
+
+
+def build_model(cfg: TrainConfig) -> ResNet32:
+    return ResNet32(cfg.widths, head=cfg.head, branch_style=cfg.branch_style)
+
+
+def build_loss(cfg: TrainConfig):
+    if cfg.loss == "ce":
+        return CrossEntropy(cfg.label_smoothing)
+    if cfg.loss == "reslt":
+        medium_tail, tail = cfg.branch_classes
+        return ResLTLoss(cfg.alpha, medium_tail, tail, cfg.branch_norm, cfg.label_smoothing)
+    raise LtError(f"unknown loss {cfg.loss!r}; choose 'ce' or 'reslt'")
+
+
+def learning_rate(cfg: TrainConfig, epoch: int) -> float:
+    """lr of 0-based ``epoch``: linear warm-up base*(e+1)/W for e < W, then x gamma at each milestone."""
+    if epoch < cfg.warmup_epochs:
+        return cfg.lr * (epoch + 1) / cfg.warmup_epochs
+    return cfg.lr * cfg.lr_gamma ** sum(epoch >= m for m in cfg.milestones)
+
+
+@functools.lru_cache(maxsize=4)
+def _arrays(source: str, data_root: str | None, synthetic_sizes: tuple):
+    if source == "synthetic":
+        return D.synthetic_cifar10(*synthetic_sizes)
+    if source == "cifar10":
+        return D.load_cifar10(data_root)
+    raise LtError(f"unknown data source {source!r}; choose 'cifar10' or 'synthetic'")
+
+
+def load_data(cfg: TrainConfig, device="cpu", data_root=None) -> D.LongTailedCIFAR10:
+    """The run's long-tailed set on ``device`` (the decoded arrays are cached per process)."""
+    root = str(data_root) if data_root is not None else None
+    return D.make_long_tailed(_arrays(cfg.source, root, tuple(cfg.synthetic_sizes)), cfg.imbalance, device)
+
+
+@torch.no_grad()
+def evaluate(model, data: D.LongTailedCIFAR10, normalize: bool = False, batch_size: int = 1000,
+             memory_format=torch.contiguous_format) -> dict:
+    """Test accuracy (percent): overall, many/medium/few (report splits), per class, predicted-class counts."""
+    was_training = model.training
+    model.eval()
+    correct = torch.zeros(D.NUM_CLASSES, dtype=torch.long, device=data.device)
+    total = torch.zeros_like(correct)
+    predicted = torch.zeros_like(correct)
+    for x, y in D.test_batches(data, batch_size, normalize, memory_format):
+        pred = fused_logits(model(x)).argmax(1)
+        correct += torch.bincount(y[pred == y], minlength=D.NUM_CLASSES)
+        total += torch.bincount(y, minlength=D.NUM_CLASSES)
+        predicted += torch.bincount(pred, minlength=D.NUM_CLASSES)
+    model.train(was_training)
+    correct, total, predicted = correct.tolist(), total.tolist(), predicted.tolist()
+
+    def acc(classes):
+        n = sum(total[c] for c in classes)
+        return 100.0 * sum(correct[c] for c in classes) / n if n else float("nan")
+
+    out = {"overall": acc(range(D.NUM_CLASSES))}
+    out.update({name: acc(classes) for name, classes in D.SPLITS.items()})
+    out["per_class"] = [acc([c]) for c in range(D.NUM_CLASSES)]
+    out["predicted_counts"] = predicted
+    return out
+
+
+class DivergenceMonitor:
+    """Stops a run on a non-finite training loss, or on collapse: ``patience`` evaluations in a row in
+    which the whole test set is predicted as one and the same class, after the model had once predicted
+    more than one class (so an untrained start is not a collapse). The report's Model 4 "CRASHED" is
+    such a collapse: 10.00% test accuracy from epoch 111 on."""
+
+    def __init__(self, patience: int = 3):
+        self.patience, self.streak, self.first_epoch, self.cls, self.learned = patience, 0, None, None, False
+
+    def state(self) -> dict:
+        return {"streak": self.streak, "first_epoch": self.first_epoch, "cls": self.cls, "learned": self.learned}
+
+    def load(self, state: dict) -> None:
+        self.streak, self.first_epoch = state["streak"], state["first_epoch"]
+        self.cls, self.learned = state["cls"], state["learned"]
+
+    def after_epoch(self, epoch: int, loss_finite: bool) -> dict | None:
+        if not loss_finite:
+            return {"epoch": epoch, "reason": "non-finite training loss"}
+        return None
+
+    def after_eval(self, epoch: int, predicted_counts: list[int]) -> dict | None:
+        single = max(predicted_counts) == sum(predicted_counts)
+        cls = predicted_counts.index(max(predicted_counts))
+        if not single:
+            self.learned, self.streak, self.first_epoch, self.cls = True, 0, None, None
+            return None
+        if not self.learned:
+            return None
+        if self.streak and cls == self.cls:
+            self.streak += 1
+        else:
+            self.streak, self.first_epoch, self.cls = 1, epoch, cls
+        if self.streak >= self.patience:
+            return {"epoch": self.first_epoch,
+                    "reason": f"collapse: every test image predicted as class {cls} in {self.streak} "
+                              "evaluations in a row"}
+        return None
+
+
+def _save_atomic(obj, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def train(cfg: TrainConfig, *, device="auto", data_root=None, results_dir="results", runs_dir="runs",
+          resume: bool = False, force: bool = False, quiet: bool = False, on_epoch_end=None) -> dict:
+    """Train one run and write its summary; returns the summary.
+
+    A stored run with the same config is returned as it is (a cache hit). ``resume`` continues from
+    ``<runs_dir>/<run_id>/checkpoint.pt``; without it an existing checkpoint is an error (never
+    silently overwritten) unless ``force``. ``on_epoch_end(epoch, row)`` is called after each epoch.
+    """
+    store = ResultsStore(results_dir)
+    cached = store.check_writable(cfg.run_id, cfg.config_hash, force)
+    if cached is not None:
+        if not quiet:
+            print(f"{cfg.run_id}: already in {store.path(cfg.run_id)} (same config), not retrained")
+        return cached
+    dev = resolve_device(device)
+    run_dir = Path(runs_dir) / cfg.run_id
+    ckpt_path = run_dir / CHECKPOINT
+    ckpt = None
+    if ckpt_path.is_file():
+        if resume:
+            ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+            if ckpt["config_hash"] != cfg.config_hash:
+                raise LtError(f"{ckpt_path} was made with another config (hash {ckpt['config_hash']}, this one "
+                              f"{cfg.config_hash}); pass --force to start over")
+        elif not force:
+            raise LtError(f"an unfinished run {cfg.run_id} has a checkpoint at {ckpt_path}; pass --resume to "
+                          "continue it or --force to start over")
+
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg)
+    criterion = build_loss(cfg)
+    data = load_data(cfg, dev, data_root)
+    memory_format = torch.channels_last
+    model = model.to(dev, memory_format=memory_format)
+    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                                weight_decay=cfg.weight_decay, nesterov=cfg.nesterov)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    augmenter = Augmenter(autoaugment=cfg.autoaugment)
+    monitor = DivergenceMonitor(cfg.collapse_patience)
+    history, best, divergence = [], {"overall": None, "epoch": None}, None
+    start_epoch, wall, train_seconds, train_images, started_at = 0, 0.0, 0.0, 0, _now()
+    if ckpt is not None:
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        generator.set_state(ckpt["generator"])
+        monitor.load(ckpt["monitor"])
+        history, best = ckpt["history"], ckpt["best"]
+        start_epoch, wall = ckpt["epoch"], ckpt["wall_seconds"]
+        train_seconds, train_images, started_at = ckpt["train_seconds"], ckpt["train_images"], ckpt["started_at"]
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+
+    steps = math.ceil(len(data.train_y) / cfg.batch_size)
+    bar = tqdm(total=cfg.epochs * steps, initial=start_epoch * steps, desc=cfg.run_id, unit="batch",
+               disable=quiet, dynamic_ncols=True, mininterval=1.0)
+    segment_start = time.perf_counter()
+    final = None
+    for epoch in range(start_epoch, cfg.epochs):
+        lr = learning_rate(cfg, epoch)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        model.train()
+        loss_sum = torch.zeros((), device=dev)
+        correct = torch.zeros((), dtype=torch.long, device=dev)
+        finite = torch.ones((), dtype=torch.bool, device=dev)
+        t0 = time.perf_counter()
+        for x, y in D.train_batches(data, cfg.batch_size, generator, augmenter, cfg.normalize, memory_format):
+            output = model(x)
+            loss = criterion(output, y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            loss = loss.detach()
+            finite &= torch.isfinite(loss)
+            loss_sum += loss * len(y)
+            correct += (fused_logits(output).detach().argmax(1) == y).sum()
+            bar.update(1)
+        n = len(data.train_y)
+        row = {"epoch": epoch + 1, "lr": lr, "train_loss": loss_sum.item() / n, "train_acc": 100.0 * correct.item() / n}
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        train_seconds += time.perf_counter() - t0
+        train_images += n
+        divergence = monitor.after_epoch(epoch + 1, bool(finite.item()))
+        last = epoch + 1 == cfg.epochs
+        if divergence or last or (epoch + 1) % cfg.eval_every == 0:
+            final = evaluate(model, data, cfg.normalize, memory_format=memory_format)
+            row.update({f"test_{k}": final[k] for k in ("overall", "many", "medium", "few")})
+            if divergence is None:
+                divergence = monitor.after_eval(epoch + 1, final["predicted_counts"])
+            if best["overall"] is None or final["overall"] > best["overall"]:
+                best = {"overall": final["overall"], "epoch": epoch + 1}
+            bar.set_postfix(epoch=epoch + 1, loss=f"{row['train_loss']:.3f}", train=f"{row['train_acc']:.1f}",
+                            test=f"{final['overall']:.2f}", refresh=False)
+        else:
+            bar.set_postfix(epoch=epoch + 1, loss=f"{row['train_loss']:.3f}", train=f"{row['train_acc']:.1f}",
+                            refresh=False)
+        history.append(row)
+        if on_epoch_end is not None:
+            on_epoch_end(epoch + 1, row)
+        if divergence:
+            break
+        if not last and (epoch + 1) % cfg.checkpoint_every == 0:
+            _save_atomic({
+                "epoch": epoch + 1, "config_hash": cfg.config_hash, "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(), "generator": generator.get_state(),
+                "monitor": monitor.state(), "history": history, "best": best, "started_at": started_at,
+                "wall_seconds": wall + time.perf_counter() - segment_start, "train_seconds": train_seconds,
+                "train_images": train_images,
+            }, ckpt_path)
+    bar.close()
+    wall += time.perf_counter() - segment_start
+
+    commit, dirty = git_state()
+    summary = {
+        "run_id": cfg.run_id, "experiment": cfg.experiment, "imbalance": cfg.imbalance, "seed": cfg.seed,
+        "profile": cfg.profile, "status": "diverged" if divergence else "completed",
+        "epochs_completed": history[-1]["epoch"], "divergence": divergence,
+        "final": {k: final[k] for k in ("overall", "many", "medium", "few", "per_class")},
+        "best": best, "config": cfg.to_dict(), "config_hash": cfg.config_hash,
+        "data": {"source": data.source, "counts": data.counts, "train_images": len(data.train_y)},
+        "provenance": {
+            "git_commit": commit, "git_dirty": dirty, "torch": torch.__version__, "device": device_name(dev),
+            "started_at": started_at, "finished_at": _now(), "wall_seconds": round(wall, 2),
+            "train_images_per_second": round(train_images / train_seconds, 1) if train_seconds else None,
+        },
+    }
+    path = store.write(summary, history, force=True)
+    _save_atomic({"config_hash": cfg.config_hash, "model": model.state_dict()}, run_dir / FINAL_WEIGHTS)
+    ckpt_path.unlink(missing_ok=True)
+    if not quiet:
+        status = summary["status"] + (f" at epoch {divergence['epoch']} ({divergence['reason']})" if divergence else "")
+        print(f"{cfg.run_id}: {status}; final test accuracy {final['overall']:.2f}% "
+              f"(many {final['many']:.2f}, medium {final['medium']:.2f}, few {final['few']:.2f}); wrote {path}")
+    return summary
+
+
+def device_name(dev: torch.device) -> str:
+    """E.g. ``cuda:NVIDIA H100 80GB HBM3`` or ``cpu:AMD EPYC x2 threads``."""
+    if dev.type == "cuda":
+        return f"cuda:{torch.cuda.get_device_name(dev)}"
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
+    except OSError:
+        pass
+    return f"cpu:{model} x{torch.get_num_threads()} threads"
