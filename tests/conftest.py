@@ -1,0 +1,19 @@
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+REAL_DATA = Path(os.environ.get("LT_DATA", ROOT / "data")) / "cifar10.npz"
+
+
+@pytest.fixture(scope="session")
+def smoke_ce(tmp_path_factory):
+    """One smoke-profile ce run at ratio 10, shared by tests that only read its outputs."""
+    from lt_lib.experiments import resolve
+    from lt_lib.train import train
+
+    base = tmp_path_factory.mktemp("smoke_ce")
+    cfg = resolve("ce", 10, "smoke")
+    summary = train(cfg, results_dir=base / "results", runs_dir=base / "runs", quiet=True)
+    return cfg, summary, base

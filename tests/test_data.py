@@ -1,0 +1,113 @@
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from lt_lib import data as D
+from lt_lib.errors import LtError
+
+from conftest import REAL_DATA
+
+EXPECTED = {
+    100: [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50],
+    50: [5000, 3237, 2096, 1357, 878, 568, 368, 238, 154, 100],
+    10: [5000, 3871, 2997, 2320, 1796, 1391, 1077, 834, 645, 500],
+}
+
+
+@pytest.mark.parametrize("ratio,total", [(100, 12406), (50, 13996), (10, 20431)])
+def test_long_tail_counts_are_exact(ratio, total):
+    counts = D.long_tail_counts(ratio)
+    assert counts == EXPECTED[ratio]
+    assert sum(counts) == total
+
+
+def test_ratio_one_is_balanced_and_bad_ratios_are_refused():
+    assert D.long_tail_counts(1) == [5000] * 10
+    with pytest.raises(LtError, match="must be a number >= 1"):
+        D.long_tail_counts(0.5)
+    with pytest.raises(LtError, match="at most 5000"):
+        D.long_tail_counts(6000)
+
+
+def test_selection_is_the_ldam_drw_seeded_shuffle():
+    labels = np.repeat(np.arange(10), 50)
+    np.random.RandomState(7).shuffle(labels)
+    counts = [50, 40, 30, 20, 10, 9, 8, 7, 6, 5]
+    idx = D.long_tail_indices(labels, counts)
+    # the reference: one RandomState(0) drawn class after class, first n of each shuffled index list
+    rng = np.random.RandomState(0)
+    ref = []
+    for c, n in enumerate(counts):
+        i = np.where(labels == c)[0]
+        rng.shuffle(i)
+        ref.extend(i[:n])
+    assert idx.tolist() == list(ref)
+    assert np.bincount(labels[idx]).tolist() == counts
+    assert np.array_equal(idx, D.long_tail_indices(labels, counts))  # deterministic
+
+
+def test_synthetic_source_is_deterministic_with_cifar_shapes():
+    a, b = D.synthetic_cifar10(8, 4), D.synthetic_cifar10(8, 4)
+    assert a.train_x.shape == (80, 32, 32, 3) and a.train_x.dtype == np.uint8
+    assert a.test_x.shape == (40, 32, 32, 3) and a.train_y.dtype == np.int64
+    assert np.array_equal(a.train_x, b.train_x) and np.array_equal(a.test_y, b.test_y)
+    # classes differ in colour: per-class mean colours are far apart
+    means = np.stack([a.train_x[a.train_y == c].mean((0, 1, 2)) for c in range(10)])
+    dists = np.linalg.norm(means[:, None] - means[None], axis=-1)
+    assert dists[~np.eye(10, dtype=bool)].min() > 15
+
+
+def test_make_long_tailed_scales_counts_to_the_source_and_keeps_the_test_set():
+    lt = D.make_long_tailed(D.synthetic_cifar10(100, 7), 10)
+    assert lt.counts == [100, 77, 59, 46, 35, 27, 21, 16, 12, 10]
+    assert torch.bincount(lt.train_y).tolist() == lt.counts
+    assert lt.train_x.shape == (sum(lt.counts), 3, 32, 32) and lt.train_x.dtype == torch.uint8
+    assert torch.bincount(lt.test_y).tolist() == [7] * 10
+
+
+def test_missing_data_names_both_fixes(tmp_path, monkeypatch):
+    monkeypatch.delenv("LT_DOWNLOAD", raising=False)
+    with pytest.raises(LtError) as err:
+        D.load_cifar10(tmp_path)
+    msg = str(err.value)
+    assert "cifar10.npz" in msg and "--download" in msg and "\n" not in msg
+
+
+def test_npz_and_batches_sources(tmp_path):
+    syn = D.synthetic_cifar10(3, 2)
+    np.savez(tmp_path / "cifar10.npz", train_x=syn.train_x, train_y=syn.train_y, test_x=syn.test_x,
+             test_y=syn.test_y)
+    got = D.load_cifar10(tmp_path)
+    assert got.source.startswith("npz:") and np.array_equal(got.train_x, syn.train_x)
+    # torchvision's pickled batches: rows of 3072 bytes in CHW order
+    folder = tmp_path / "tv" / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    flat = syn.train_x.transpose(0, 3, 1, 2).reshape(len(syn.train_x), -1)
+    parts = np.array_split(np.arange(len(flat)), 5)
+    for i, p in enumerate(parts, 1):
+        with open(folder / f"data_batch_{i}", "wb") as f:
+            pickle.dump({"data": flat[p], "labels": syn.train_y[p].tolist()}, f)
+    with open(folder / "test_batch", "wb") as f:
+        pickle.dump({"data": syn.test_x.transpose(0, 3, 1, 2).reshape(len(syn.test_x), -1),
+                     "labels": syn.test_y.tolist()}, f)
+    got = D.load_cifar10(tmp_path / "tv")
+    assert got.source.startswith("cifar-10-batches-py")
+    assert np.array_equal(got.train_x, syn.train_x) and np.array_equal(got.test_y, syn.test_y)
+
+
+def test_normalization_uses_cifar_statistics():
+    x = torch.full((1, 3, 2, 2), 255, dtype=torch.uint8)
+    assert torch.allclose(D.to_float(x), torch.ones(1, 3, 2, 2))
+    expected = (1 - torch.tensor(D.CIFAR10_MEAN)) / torch.tensor(D.CIFAR10_STD)
+    assert torch.allclose(D.to_float(x, normalize=True)[0, :, 0, 0], expected)
+
+
+@pytest.mark.skipif(not REAL_DATA.is_file(), reason="offline CIFAR-10 (data/cifar10.npz) not prepared")
+@pytest.mark.parametrize("ratio", [100, 50, 10])
+def test_real_cifar10_long_tailed_sets(ratio):
+    arrays = D.load_cifar10(REAL_DATA.parent)
+    lt = D.make_long_tailed(arrays, ratio)
+    assert torch.bincount(lt.train_y).tolist() == EXPECTED[ratio]
+    assert len(lt.test_y) == 10000 and torch.bincount(lt.test_y).tolist() == [1000] * 10

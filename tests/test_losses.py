@@ -1,0 +1,80 @@
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from lt_lib.errors import LtError
+from lt_lib.losses import CrossEntropy, ResLTLoss
+
+
+def ce(z, t):
+    """-log softmax(z)_t for one sample, by hand."""
+    return -(z[t] - math.log(sum(math.exp(v) for v in z)))
+
+
+Z_H = [[2.0, 0.0], [0.0, 1.0], [1.0, 1.0]]
+Z_M = [[0.0, 0.0], [1.0, 0.0], [0.0, 2.0]]
+Z_T = [[1.0, 0.0], [0.0, 0.0], [0.0, 3.0]]
+Y = [0, 1, 1]
+
+
+def branch_terms(members_m, members_t):
+    fused = [[a + b + c for a, b, c in zip(*r)] for r in zip(Z_H, Z_M, Z_T)]
+    fusion = sum(ce(fused[i], Y[i]) for i in range(3)) / 3
+    h = [ce(Z_H[i], Y[i]) for i in range(3)]
+    m = [ce(Z_M[i], Y[i]) for i in range(3) if Y[i] in members_m]
+    t = [ce(Z_T[i], Y[i]) for i in range(3) if Y[i] in members_t]
+    return fusion, h, m, t
+
+
+def run(alpha, norm, members_m, members_t):
+    loss = ResLTLoss(alpha, members_m, members_t, norm, num_classes=2)
+    logits = tuple(torch.tensor(z) for z in (Z_H, Z_M, Z_T))
+    return loss(logits, torch.tensor(Y)).item()
+
+
+def test_per_branch_normalization_by_hand():
+    fusion, h, m, t = branch_terms([1], [1])
+    expected = 0.3 * fusion + 0.7 * (sum(h) / 3 + sum(m) / 2 + sum(t) / 2)
+    assert run(0.7, "per_branch", [1], [1]) == pytest.approx(expected, rel=1e-6)
+
+
+def test_pooled_normalization_by_hand():
+    fusion, h, m, t = branch_terms([1], [1])
+    expected = 0.3 * fusion + 0.7 * (sum(h) + sum(m) + sum(t)) / (3 + 2 + 2)
+    assert run(0.7, "pooled", [1], [1]) == pytest.approx(expected, rel=1e-6)
+
+
+def test_an_empty_branch_subset_contributes_zero_not_nan():
+    fusion, h, m, _ = branch_terms([1], [])
+    # no sample of the tail classes in the batch: the T term vanishes
+    assert run(0.5, "per_branch", [1], []) == pytest.approx(0.5 * fusion + 0.5 * (sum(h) / 3 + sum(m) / 2), rel=1e-6)
+    assert run(0.5, "pooled", [1], []) == pytest.approx(0.5 * fusion + 0.5 * (sum(h) + sum(m)) / 5, rel=1e-6)
+    logits = tuple(torch.tensor(z, requires_grad=True) for z in (Z_H, Z_M, Z_T))
+    loss = ResLTLoss(0.9, [], [], "per_branch", num_classes=2)(logits, torch.tensor(Y))
+    loss.backward()
+    assert torch.isfinite(loss) and all(torch.isfinite(z.grad).all() for z in logits)
+    assert logits[1].grad.abs().sum() > 0  # the M branch still gets the fusion gradient
+
+
+def test_alpha_zero_is_plain_cross_entropy_on_the_sum():
+    fusion, *_ = branch_terms([1], [1])
+    assert run(0.0, "per_branch", [1], [1]) == pytest.approx(fusion, rel=1e-6)
+
+
+def test_label_smoothing_is_pytorchs():
+    z, y = torch.tensor([[2.0, -1.0, 0.5]]), torch.tensor([0])
+    logp = torch.log_softmax(z, 1)[0]
+    expected = -(0.9 * logp[0] + 0.1 / 3 * logp.sum())
+    assert CrossEntropy(0.1)(z, y).item() == pytest.approx(expected.item(), rel=1e-6)
+    assert CrossEntropy()((z, z, z), y).item() == pytest.approx(F.cross_entropy(3 * z, y).item(), rel=1e-6)
+
+
+def test_bad_loss_settings_are_refused():
+    with pytest.raises(LtError, match="branch normalization"):
+        ResLTLoss(0.9, [1], [1], "mean")
+    with pytest.raises(LtError, match="alpha must lie in"):
+        ResLTLoss(1.5, [1], [1])
+    with pytest.raises(LtError, match="ResLT head"):
+        ResLTLoss(0.9, [1], [1])(torch.zeros(2, 10), torch.tensor([0, 1]))

@@ -1,0 +1,115 @@
+import pytest
+import torch
+
+import lt_lib.train as T
+from lt_lib.errors import LtError
+from lt_lib.experiments import resolve
+
+
+def test_learning_rate_schedule_full_and_quick():
+    full = resolve("reslt-a0.95", 100, "full")
+    assert [T.learning_rate(full, e) for e in range(6)] == pytest.approx([0.02, 0.04, 0.06, 0.08, 0.1, 0.1])
+    assert T.learning_rate(full, 159) == pytest.approx(0.1)
+    assert T.learning_rate(full, 160) == pytest.approx(0.01)  # the report's log: "Epoch 161 ... LR 0.01"
+    assert T.learning_rate(full, 199) == pytest.approx(0.001)  # "Epoch 200 ... LR: 0.00100"
+    quick = resolve("ce", 100, "quick")
+    assert (quick.epochs, quick.warmup_epochs, quick.milestones) == (30, 2, (24, 27))
+    assert [T.learning_rate(quick, e) for e in (0, 1, 23, 24, 27)] == pytest.approx([0.05, 0.1, 0.1, 0.01, 0.001])
+
+
+def test_smoke_run_beats_chance(smoke_ce):
+    cfg, summary, base = smoke_ce
+    assert summary["status"] == "completed" and summary["epochs_completed"] == cfg.epochs
+    assert summary["final"]["overall"] > 30  # chance is 10%
+    final = summary["final"]
+    assert final["overall"] == pytest.approx(sum(final["per_class"]) / 10)  # balanced test set
+    assert final["many"] == pytest.approx(sum(final["per_class"][:3]) / 3)
+    assert final["few"] == pytest.approx(sum(final["per_class"][6:]) / 4)
+    assert summary["best"]["overall"] >= final["overall"]
+    assert summary["data"]["counts"] == [128, 99, 76, 59, 46, 35, 27, 21, 16, 12]
+    assert (base / "runs" / cfg.run_id / "final.pt").is_file()
+    assert not (base / "runs" / cfg.run_id / "checkpoint.pt").exists()
+
+
+def test_a_stored_run_is_loaded_not_retrained_and_never_overwritten(smoke_ce, monkeypatch):
+    cfg, summary, base = smoke_ce
+    monkeypatch.setattr(T, "build_model", lambda cfg: pytest.fail("retrained a stored run"))
+    again = T.train(cfg, results_dir=base / "results", runs_dir=base / "runs", quiet=True)
+    assert again == summary
+    other = resolve("ce", 10, "smoke", lr=0.05)
+    assert other.run_id == cfg.run_id and other.config_hash != cfg.config_hash
+    with pytest.raises(LtError, match="different config.*--force"):
+        T.train(other, results_dir=base / "results", runs_dir=base / "runs", quiet=True)
+
+
+def test_divergence_on_a_non_finite_loss_keeps_the_history(tmp_path, monkeypatch):
+    real = T.build_loss
+    steps = {"n": 0}
+
+    def nan_after_two_epochs(cfg):
+        loss = real(cfg)
+
+        def wrapped(output, y):
+            steps["n"] += 1
+            value = loss(output, y)
+            return value * float("nan") if steps["n"] > 2 * 17 else value  # 17 batches per smoke epoch
+
+        return wrapped
+
+    monkeypatch.setattr(T, "build_loss", nan_after_two_epochs)
+    cfg = resolve("ce", 10, "smoke")
+    s = T.train(cfg, results_dir=tmp_path / "r", runs_dir=tmp_path / "k", quiet=True)
+    assert s["status"] == "diverged"
+    assert s["divergence"] == {"epoch": 3, "reason": "non-finite training loss"}
+    assert s["epochs_completed"] == 3
+    hist = T.ResultsStore(tmp_path / "r").history(cfg.run_id)
+    assert hist["epoch"].tolist() == [1, 2, 3] and hist["train_loss"].iloc[:2].notna().all()
+
+
+def test_collapse_monitor():
+    m = T.DivergenceMonitor(patience=3)
+    one = [0, 0, 0, 0, 0, 0, 0, 0, 0, 100]
+    assert m.after_eval(1, one) is None and m.after_eval(2, one) is None  # untrained start: not a collapse
+    assert m.after_eval(3, one) is None and m.after_eval(4, one) is None and m.after_eval(5, one) is None
+    assert m.after_eval(6, [10] * 10) is None  # learned
+    assert m.after_eval(7, one) is None and m.after_eval(8, one) is None
+    assert m.after_eval(9, [10] * 10) is None  # recovered: the streak restarts
+    assert m.after_eval(10, one) is None
+    assert m.after_eval(11, [100] + [0] * 9) is None  # another class: a new streak
+    assert m.after_eval(12, [100] + [0] * 9) is None
+    got = m.after_eval(13, [100] + [0] * 9)
+    assert got["epoch"] == 11 and "class 0" in got["reason"]
+    assert T.DivergenceMonitor().after_epoch(4, False) == {"epoch": 4, "reason": "non-finite training loss"}
+
+
+def test_resume_gives_the_same_run_as_an_uninterrupted_one(tmp_path):
+    cfg = resolve("reslt-a0.95-aa-ls", 10, "smoke", epochs=4)
+    assert cfg.run_id.endswith("-smoke-e4") and cfg.checkpoint_every == 2
+    whole = T.train(cfg, results_dir=tmp_path / "a", runs_dir=tmp_path / "ka", quiet=True)
+
+    class Killed(Exception):
+        pass
+
+    def kill_at_3(epoch, row):
+        if epoch == 3:
+            raise Killed
+
+    with pytest.raises(Killed):
+        T.train(cfg, results_dir=tmp_path / "b", runs_dir=tmp_path / "kb", quiet=True, on_epoch_end=kill_at_3)
+    ckpt = tmp_path / "kb" / cfg.run_id / "checkpoint.pt"
+    assert torch.load(ckpt, weights_only=True)["epoch"] == 2
+    with pytest.raises(LtError, match="--resume"):
+        T.train(cfg, results_dir=tmp_path / "b", runs_dir=tmp_path / "kb", quiet=True)
+    resumed = T.train(cfg, results_dir=tmp_path / "b", runs_dir=tmp_path / "kb", quiet=True, resume=True)
+    assert resumed["final"] == whole["final"] and resumed["best"] == whole["best"]
+    ha = T.ResultsStore(tmp_path / "a").history(cfg.run_id)
+    hb = T.ResultsStore(tmp_path / "b").history(cfg.run_id)
+    assert ha.equals(hb)
+
+
+def test_bad_device_is_one_clear_line():
+    with pytest.raises(LtError, match="unknown device"):
+        T.resolve_device("gpu0")
+    if not torch.cuda.is_available():
+        with pytest.raises(LtError, match="no CUDA GPU; use --device cpu"):
+            T.resolve_device("cuda")
