@@ -1,4 +1,4 @@
-"""Command line: ``python -m lt_lib {list,counts,train}``. Bad input ends with one line and exit code 2."""
+"""Command line: ``python -m lt_lib {list,counts,train,report}``. Bad input ends with one line and exit code 2."""
 from __future__ import annotations
 
 import argparse
@@ -51,6 +51,15 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    from .report import run_report
+
+    outcomes = run_report(args.profile, args.notebooks, args.device, args.out, args.seeds,
+                          train_missing=not args.no_train, retrain=args.retrain, data_root=args.data_root,
+                          results_dir=args.results, figures_dir=args.figures)
+    return 0 if all(o["status"] == "ok" for o in outcomes) else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m lt_lib",
                                 description="Long-tailed CIFAR-10: ResLT, early exits and the report's hybrids.")
@@ -75,6 +84,18 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--force", action="store_true", help="overwrite a stored run or checkpoint")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=cmd_train)
+    r = sub.add_parser("report", help="run the notebooks headless (papermill), training missing runs")
+    r.add_argument("--profile", default=None, help="smoke, quick or full (default: $LT_PROFILE or full)")
+    r.add_argument("--notebooks", nargs="+", default=None, metavar="NN", help="which, e.g. 00 02 (default all)")
+    r.add_argument("--device", default="auto")
+    r.add_argument("--seeds", type=int, nargs="+", default=[0], metavar="S")
+    r.add_argument("--out", default=None, help="executed notebooks (default out/<profile>/)")
+    r.add_argument("--data-root", default=None)
+    r.add_argument("--results", default=None, help="results store (default results/; smoke: out/smoke/results)")
+    r.add_argument("--figures", default=None, help="figures (default figures/; smoke: out/smoke/figures)")
+    r.add_argument("--no-train", action="store_true", help="show stored runs only; mark the rest not run yet")
+    r.add_argument("--retrain", action="store_true", help="train every run again (overwrites)")
+    r.set_defaults(func=cmd_report)
     return p
 
 

@@ -302,3 +302,43 @@ def device_name(dev: torch.device) -> str:
     except OSError:
         pass
     return f"cpu:{model} x{torch.get_num_threads()} threads"
+
+
+_IPS_CACHE: dict = {}
+
+
+def measure_images_per_second(cfg: TrainConfig, device="cpu", steps: int = 3) -> float:
+    """Training images/s of this config's model, loss and augmentation on ``device``, from a few steps
+    on random images (after one warm-up step)."""
+    dev = resolve_device(device)
+    key = (cfg.widths, cfg.head, cfg.branch_style, cfg.loss, cfg.autoaugment, cfg.batch_size, str(dev))
+    if key not in _IPS_CACHE:
+        g = torch.Generator().manual_seed(0)
+        model = build_model(cfg).to(dev, memory_format=torch.channels_last)
+        criterion, augmenter = build_loss(cfg), Augmenter(autoaugment=cfg.autoaugment)
+        optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+        x = torch.randint(0, 256, (cfg.batch_size, 3, 32, 32), dtype=torch.uint8, generator=g).to(dev)
+        y = torch.randint(0, D.NUM_CLASSES, (cfg.batch_size,), generator=g).to(dev)
+        for i in range(steps + 1):
+            if i == 1:
+                if dev.type == "cuda":
+                    torch.cuda.synchronize()
+                t0 = time.perf_counter()
+            xb = D.to_float(augmenter(x, g), cfg.normalize).contiguous(memory_format=torch.channels_last)
+            loss = criterion(model(xb), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        _IPS_CACHE[key] = steps * cfg.batch_size / (time.perf_counter() - t0)
+    return _IPS_CACHE[key]
+
+
+def estimate_seconds(cfg: TrainConfig, device="cpu") -> float:
+    """Rough wall time of a run: training at the measured images/s, evaluations at ~3x that speed."""
+    ips = measure_images_per_second(cfg, device)
+    n_max, n_test = (cfg.synthetic_sizes if cfg.source == "synthetic" else (5000, 1000))
+    n_train = sum(D.long_tail_counts(cfg.imbalance, n_max=n_max))
+    evals = cfg.epochs // cfg.eval_every + 1
+    return cfg.epochs * n_train / ips + evals * 10 * n_test / (3 * ips)

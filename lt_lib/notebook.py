@@ -1,0 +1,155 @@
+"""What a notebook needs in one object: resolved folders, the profile, and "load if stored, else train".
+
+    nb = setup(profile, device=device, results_dir=results_dir, ...)
+    runs = nb.runs(["reslt-a0.95"], ratios=[100])     # a DataFrame; trains what is missing
+    nb.save(fig, "01_curves_ir100")                    # figures/<name>.png, captioned with the profile
+
+Folders default to the project's ``results/``, ``figures/``, ``runs/`` and ``data/`` (or ``$LT_RESULTS``,
+``$LT_FIGURES``, ``$LT_RUNS``, ``$LT_DATA``). The smoke profile never writes into the project's
+results/ or figures/: unless told otherwise it uses ``out/smoke/``.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from .experiments import PROFILES, get_profile, resolve
+from .reference import lookup, paper_overall
+from .results import ResultsStore, load_results
+
+
+def project_root(start=None) -> Path:
+    """The nearest folder at or above ``start`` (default: the working directory) holding lt_lib/ and
+    notebooks/; the working directory when there is none."""
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "lt_lib").is_dir() and (folder / "notebooks").is_dir():
+            return folder
+    return here
+
+
+def _folder(value, env: str, default: Path) -> Path:
+    return Path(value or os.environ.get(env) or default)
+
+
+@dataclass
+class Notebook:
+    profile: str
+    device: str
+    data_root: Path
+    results_dir: Path
+    figures_dir: Path
+    runs_dir: Path
+    seeds: tuple
+    retrain: bool
+    train_missing: bool
+
+    @property
+    def caption(self) -> str:
+        p = PROFILES[self.profile]
+        return f"profile: {self.profile} ({p.description})"
+
+    # ------------------------------------------------------------------------------------ runs
+    def configs(self, experiments, ratios):
+        return [resolve(e, r, self.profile, s) for e in experiments for r in ratios for s in self.seeds]
+
+    def missing(self, experiments, ratios) -> list:
+        store = ResultsStore(self.results_dir)
+        if self.retrain:
+            return self.configs(experiments, ratios)
+        return [c for c in self.configs(experiments, ratios) if (store.read(c.run_id) or {}).get("config_hash")
+                != c.config_hash]
+
+    def runs(self, experiments, ratios=(100,)) -> pd.DataFrame:
+        """Stored runs of these experiments x ratios x seeds; missing ones are trained first (when
+        ``train_missing``) or listed as "not run yet". One row per run, in the order asked."""
+        from .train import estimate_seconds, resolve_device, train
+
+        todo = self.missing(experiments, ratios)
+        if todo:
+            dev = resolve_device(self.device)
+            est = {c.run_id: estimate_seconds(c, dev) for c in todo}
+            verb = "training" if self.train_missing else "not training (train_missing=False)"
+            print(f"{len(todo)} run(s) missing, {verb}; estimated on {dev.type}: "
+                  f"{sum(est.values()) / 60:.1f} min in all")
+            for c in todo:
+                print(f"  {c.run_id:<40} ~{est[c.run_id] / 60:.1f} min")
+            if self.train_missing:
+                for c in todo:
+                    train(c, device=self.device, data_root=self.data_root, results_dir=self.results_dir,
+                          runs_dir=self.runs_dir, force=self.retrain, quiet=True)
+                    print(f"  done: {c.run_id}")
+        table = load_results(self.results_dir).set_index("run_id")
+        rows = []
+        for c in self.configs(experiments, ratios):
+            if c.run_id in table.index and table.loc[c.run_id, "profile"] == self.profile:
+                rows.append(table.loc[c.run_id].to_dict() | {"run_id": c.run_id})
+            else:
+                rows.append({"run_id": c.run_id, "experiment": c.experiment, "imbalance": c.imbalance,
+                             "seed": c.seed, "profile": self.profile, "status": "not run yet"})
+        return pd.DataFrame(rows)
+
+    def compare(self, runs: pd.DataFrame) -> pd.DataFrame:
+        """Ours (final epoch) next to the report's and the paper's numbers, with the gaps; the best
+        epoch beside it, labelled (it is selected on the test set)."""
+        rows = []
+        for r in runs.to_dict("records"):
+            done = r.get("status") in ("completed", "diverged")
+            ours = {k: (r[k] if done else float("nan")) for k in ("overall", "many", "medium", "few")}
+            report = {k: lookup("report", r["experiment"], r["imbalance"], k) for k in ours}
+            paper = paper_overall(r["experiment"], r["imbalance"])
+            nan = float("nan")
+            rows.append({
+                "experiment": r["experiment"], "ratio": f"{r['imbalance']:g}", "seed": r["seed"],
+                "status": r["status"] if done else "not run yet",
+                "ours": ours["overall"], "report": report["overall"] if report["overall"] is not None else nan,
+                "paper": paper if paper is not None else nan,
+                "ours - report": ours["overall"] - report["overall"] if report["overall"] is not None else nan,
+                "ours - paper": ours["overall"] - paper if paper is not None else nan,
+                "best epoch (test-selected)": r.get("best_overall", nan) if done else nan,
+                **{f"{k}": ours[k] for k in ("many", "medium", "few")},
+                **{f"report {k}": report[k] if report[k] is not None else nan for k in ("many", "medium", "few")},
+            })
+        return pd.DataFrame(rows).round(2)
+
+    def history(self, run_id: str) -> pd.DataFrame:
+        return ResultsStore(self.results_dir).history(run_id)
+
+    # --------------------------------------------------------------------------------- figures
+    def save(self, fig, name: str) -> Path:
+        """Caption the figure with the profile that produced it and save figures/<name>.png."""
+        fig.text(0.99, 0.005, self.caption, ha="right", va="bottom", fontsize=7, color="0.4")
+        self.figures_dir.mkdir(parents=True, exist_ok=True)
+        path = self.figures_dir / f"{name}.png"
+        fig.savefig(path, dpi=120, bbox_inches="tight")
+        return path
+
+
+def setup(profile=None, device="auto", data_root=None, results_dir=None, figures_dir=None, runs_dir=None,
+          seeds=(0,), retrain=False, train_missing=None, quiet=False) -> Notebook:
+    """Resolve a notebook's parameters (None = from the environment, else the project default).
+
+    ``train_missing`` None reads ``$LT_TRAIN_MISSING`` (0 = show stored runs only), default True.
+    """
+    profile = profile or os.environ.get("LT_PROFILE", "full")
+    if train_missing is None:
+        train_missing = os.environ.get("LT_TRAIN_MISSING", "1").lower() not in ("0", "false", "no")
+    get_profile(profile)
+    root = project_root()
+    out = root / "out" / "smoke" if profile == "smoke" else root
+    nb = Notebook(
+        profile=profile, device=device,
+        data_root=_folder(data_root, "LT_DATA", root / "data"),
+        results_dir=_folder(results_dir, "LT_RESULTS", out / "results"),
+        figures_dir=_folder(figures_dir, "LT_FIGURES", out / "figures"),
+        runs_dir=_folder(runs_dir, "LT_RUNS", root / "runs"),
+        seeds=tuple(seeds), retrain=retrain, train_missing=train_missing,
+    )
+    if not quiet:
+        print(nb.caption)
+        print(f"results: {nb.results_dir}   figures: {nb.figures_dir}   started {time.strftime('%Y-%m-%d %H:%M')}")
+    return nb
