@@ -72,6 +72,7 @@ class Profile:
 
     name: str
     description: str
+    label: str  # a short caption for figures
     epochs: int
     source: str = "cifar10"
     synthetic_sizes: tuple = (5000, 1000)
@@ -93,11 +94,14 @@ class Profile:
 
 PROFILES = {
     "smoke": Profile("smoke", "synthetic data (128 images per head class), 6 epochs of batch 32: seconds on a "
-                     "CPU, for tests; its accuracies mean nothing", epochs=6, source="synthetic",
+                     "CPU, for tests; its accuracies mean nothing", "synthetic data, plumbing only; accuracies mean nothing",
+                     epochs=6, source="synthetic",
                      synthetic_sizes=(128, 20), eval_every=1, checkpoint_every=2, batch_size=32),
-    "quick": Profile("quick", "real CIFAR-10-LT, 30 epochs: a CPU-sized look, not a reproduction", epochs=30,
+    "quick": Profile("quick", "real CIFAR-10-LT, 30 epochs: a CPU-sized look, not a reproduction",
+                     "CIFAR-10-LT, 30 epochs: not a reproduction", epochs=30,
                      eval_every=2, checkpoint_every=2),
-    "full": Profile("full", "the report's schedule: 200 epochs, warm-up 5, lr x0.1 at 160 and 180", epochs=200,
+    "full": Profile("full", "the report's schedule: 200 epochs, warm-up 5, lr x0.1 at 160 and 180",
+                    "CIFAR-10-LT, 200 epochs: the report's schedule", epochs=200,
                     eval_every=1, checkpoint_every=10),
 }
 

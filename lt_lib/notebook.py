@@ -50,8 +50,7 @@ class Notebook:
 
     @property
     def caption(self) -> str:
-        p = PROFILES[self.profile]
-        return f"profile: {self.profile} ({p.description})"
+        return f"profile: {self.profile} ({PROFILES[self.profile].label})"
 
     # ------------------------------------------------------------------------------------ runs
     def configs(self, experiments, ratios):
@@ -122,7 +121,7 @@ class Notebook:
     # --------------------------------------------------------------------------------- figures
     def save(self, fig, name: str) -> Path:
         """Caption the figure with the profile that produced it and save figures/<name>.png."""
-        fig.text(0.99, 0.005, self.caption, ha="right", va="bottom", fontsize=7, color="0.4")
+        fig.text(0.99, -0.04, self.caption, ha="right", va="top", fontsize=7, color="0.4")
         self.figures_dir.mkdir(parents=True, exist_ok=True)
         path = self.figures_dir / f"{name}.png"
         fig.savefig(path, dpi=120, bbox_inches="tight")
@@ -150,6 +149,13 @@ def setup(profile=None, device="auto", data_root=None, results_dir=None, figures
         seeds=tuple(seeds), retrain=retrain, train_missing=train_missing,
     )
     if not quiet:
-        print(nb.caption)
-        print(f"results: {nb.results_dir}   figures: {nb.figures_dir}   started {time.strftime('%Y-%m-%d %H:%M')}")
+        print(f"profile: {profile} ({PROFILES[profile].description})")
+        def show(path):
+            try:
+                return str(path.resolve().relative_to(root))
+            except ValueError:
+                return str(path)
+
+        print(f"results: {show(nb.results_dir)}   figures: {show(nb.figures_dir)}   "
+              f"started {time.strftime('%Y-%m-%d %H:%M')}")
     return nb

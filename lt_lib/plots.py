@@ -27,7 +27,7 @@ def class_counts(ratios=(100, 50, 10)):
     fig, ax = plt.subplots(figsize=(8, 4))
     sns.barplot(df, x="class", y="images", hue="ratio", ax=ax, palette="viridis")
     ax.set_yscale("log")
-    ax.set_xticks(range(10), [f"{i}\n{n}" for i, n in enumerate(CLASSES)], fontsize=8)
+    ax.set_xticks(range(10), [f"{i} {n}" for i, n in enumerate(CLASSES)], fontsize=8, rotation=30, ha="right")
     ax.set(xlabel="class (0 = head)", ylabel="training images (log scale)")
     ax.legend(title="imbalance ratio")
     shade_splits(ax)
@@ -61,7 +61,7 @@ def augment_views(images: torch.Tensor, views: list[torch.Tensor], names: list[s
             ax.imshow(batch[i].permute(1, 2, 0).cpu().numpy())
             ax.set_xticks([]), ax.set_yticks([])
             if i == 0:
-                ax.set_title((["original"] + names)[j], fontsize=8)
+                ax.set_title((["original"] + names)[j], fontsize=7)
     return fig
 
 
@@ -79,17 +79,21 @@ def training_curves(history: pd.DataFrame, title: str):
 
 
 def metric_against(df: pd.DataFrame, x: str, reference: pd.DataFrame | None = None, title: str = ""):
-    """Overall / many / medium / few accuracy against ``x`` (e.g. alpha): ours solid, the report's dashed."""
+    """Overall / many / medium / few accuracy against the values of ``x`` (e.g. alpha), evenly spaced:
+    ours solid, the report's dashed."""
+    values = sorted(set(df[x]) | (set(reference[x]) if reference is not None else set()))
+    pos = {v: i for i, v in enumerate(values)}
     fig, ax = plt.subplots(figsize=(6.5, 4))
     colours = {"overall": "black", **SPLIT_COLOURS}
     for metric, colour in colours.items():
         d = df.dropna(subset=[metric]).sort_values(x)
-        ax.plot(d[x], d[metric], "o-", color=colour, label=f"ours: {metric}")
+        ax.plot(d[x].map(pos), d[metric], "o-", color=colour, label=f"ours: {metric}")
         if reference is not None:
             r = reference.dropna(subset=[metric]).sort_values(x)
-            ax.plot(r[x], r[metric], "s--", color=colour, alpha=0.5, label=f"report: {metric}")
+            ax.plot(r[x].map(pos), r[metric], "s--", color=colour, alpha=0.5, label=f"report: {metric}")
+    ax.set_xticks(range(len(values)), [f"{v:g}" for v in values])
     ax.set(xlabel=x, ylabel="test accuracy (%)", ylim=(0, 100), title=title)
-    ax.legend(fontsize=7, ncols=2, loc="lower left")
+    ax.legend(fontsize=7, ncols=2, loc="center left", bbox_to_anchor=(1.01, 0.5))
     return fig
 
 
@@ -100,9 +104,10 @@ def split_bars(df: pd.DataFrame, label: str = "model", title: str = ""):
     fig, ax = plt.subplots(figsize=(max(6, 1.3 * df[label].nunique()), 4))
     palette = {"overall": "0.3", **SPLIT_COLOURS}
     sns.barplot(long, x=label, y="accuracy", hue="split", palette=palette, ax=ax)
-    ax.set(ylabel="test accuracy (%)", ylim=(0, 100), title=title, xlabel="")
+    ax.set(ylabel="test accuracy (%)", ylim=(0, 100), xlabel="")
+    ax.set_title(title, pad=28)
     ax.tick_params(axis="x", labelsize=8)
-    ax.legend(fontsize=8, ncols=4, loc="upper left")
+    ax.legend(fontsize=8, ncols=4, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     return fig
 
 
