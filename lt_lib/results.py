@@ -3,8 +3,8 @@
 summary.json is the contract other tools read. Keys: experiment, imbalance, seed, profile, status
 ("completed" | "diverged"), epochs_completed, final {overall, many, medium, few, per_class[10]}
 (percent), best {overall, epoch}, divergence (null or {epoch, reason}), config (every setting),
-config_hash, run_id, provenance {git_commit, git_dirty, torch, device, started_at, wall_seconds,
-train_images_per_second}.
+config_hash, run_id, data {source, counts, train_images}, provenance {git_commit, git_dirty, torch,
+device, started_at, finished_at, wall_seconds, train_images_per_second, resumed_at_epochs}.
 """
 from __future__ import annotations
 

@@ -195,6 +195,7 @@ def train(cfg: TrainConfig, *, device="auto", data_root=None, results_dir="resul
     monitor = DivergenceMonitor(cfg.collapse_patience)
     history, best, divergence = [], {"overall": None, "epoch": None}, None
     start_epoch, wall, train_seconds, train_images, started_at = 0, 0.0, 0.0, 0, _now()
+    resumed_at = []
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
@@ -203,6 +204,7 @@ def train(cfg: TrainConfig, *, device="auto", data_root=None, results_dir="resul
         history, best = ckpt["history"], ckpt["best"]
         start_epoch, wall = ckpt["epoch"], ckpt["wall_seconds"]
         train_seconds, train_images, started_at = ckpt["train_seconds"], ckpt["train_images"], ckpt["started_at"]
+        resumed_at = ckpt.get("resumed_at", []) + [start_epoch]
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True
 
@@ -262,7 +264,7 @@ def train(cfg: TrainConfig, *, device="auto", data_root=None, results_dir="resul
                 "optimizer": optimizer.state_dict(), "generator": generator.get_state(),
                 "monitor": monitor.state(), "history": history, "best": best, "started_at": started_at,
                 "wall_seconds": wall + time.perf_counter() - segment_start, "train_seconds": train_seconds,
-                "train_images": train_images,
+                "train_images": train_images, "resumed_at": resumed_at,
             }, ckpt_path)
     bar.close()
     wall += time.perf_counter() - segment_start
@@ -279,6 +281,7 @@ def train(cfg: TrainConfig, *, device="auto", data_root=None, results_dir="resul
             "git_commit": commit, "git_dirty": dirty, "torch": torch.__version__, "device": device_name(dev),
             "started_at": started_at, "finished_at": _now(), "wall_seconds": round(wall, 2),
             "train_images_per_second": round(train_images / train_seconds, 1) if train_seconds else None,
+            "resumed_at_epochs": resumed_at,
         },
     }
     path = store.write(summary, history, force=True)

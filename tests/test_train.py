@@ -102,6 +102,7 @@ def test_resume_gives_the_same_run_as_an_uninterrupted_one(tmp_path):
         T.train(cfg, results_dir=tmp_path / "b", runs_dir=tmp_path / "kb", quiet=True)
     resumed = T.train(cfg, results_dir=tmp_path / "b", runs_dir=tmp_path / "kb", quiet=True, resume=True)
     assert resumed["final"] == whole["final"] and resumed["best"] == whole["best"]
+    assert resumed["provenance"]["resumed_at_epochs"] == [2] and whole["provenance"]["resumed_at_epochs"] == []
     ha = T.ResultsStore(tmp_path / "a").history(cfg.run_id)
     hb = T.ResultsStore(tmp_path / "b").history(cfg.run_id)
     assert ha.equals(hb)
