@@ -143,6 +143,32 @@ class DivergenceMonitor:
         return None
 
 
+def train_epoch(model, criterion, optimizer, data: D.LongTailedCIFAR10, cfg: TrainConfig, generator, augmenter,
+                memory_format=torch.contiguous_format, on_step=None) -> dict:
+    """One pass over the training set. Loss and accuracy sums stay on the device until the end:
+    one host sync per epoch. The loss is NaN when any step's loss was not finite."""
+    dev = data.device
+    model.train()
+    loss_sum = torch.zeros((), device=dev)
+    correct = torch.zeros((), dtype=torch.long, device=dev)
+    finite = torch.ones((), dtype=torch.bool, device=dev)
+    for x, y in D.train_batches(data, cfg.batch_size, generator, augmenter, cfg.normalize, memory_format):
+        output = model(x)
+        loss = criterion(output, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        loss = loss.detach()
+        finite &= torch.isfinite(loss)
+        loss_sum += loss * len(y)
+        correct += (fused_logits(output).detach().argmax(1) == y).sum()
+        if on_step is not None:
+            on_step(1)
+    n = len(data.train_y)
+    loss_mean = torch.where(finite, loss_sum / n, torch.full_like(loss_sum, float("nan")))
+    return {"train_loss": loss_mean.item(), "train_acc": 100.0 * correct.item() / n}
+
+
 def _save_atomic(obj, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -217,29 +243,13 @@ def train(cfg: TrainConfig, *, device="auto", data_root=None, results_dir="resul
         lr = learning_rate(cfg, epoch)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        model.train()
-        loss_sum = torch.zeros((), device=dev)
-        correct = torch.zeros((), dtype=torch.long, device=dev)
-        finite = torch.ones((), dtype=torch.bool, device=dev)
         t0 = time.perf_counter()
-        for x, y in D.train_batches(data, cfg.batch_size, generator, augmenter, cfg.normalize, memory_format):
-            output = model(x)
-            loss = criterion(output, y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            loss = loss.detach()
-            finite &= torch.isfinite(loss)
-            loss_sum += loss * len(y)
-            correct += (fused_logits(output).detach().argmax(1) == y).sum()
-            bar.update(1)
-        n = len(data.train_y)
-        row = {"epoch": epoch + 1, "lr": lr, "train_loss": loss_sum.item() / n, "train_acc": 100.0 * correct.item() / n}
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
+        row = {"epoch": epoch + 1, "lr": lr, **train_epoch(model, criterion, optimizer, data, cfg, generator, augmenter,
+                                                           memory_format, bar.update)}
         train_seconds += time.perf_counter() - t0
-        train_images += n
-        divergence = monitor.after_epoch(epoch + 1, bool(finite.item()))
+        train_images += len(data.train_y)
+        finite = math.isfinite(row["train_loss"])
+        divergence = monitor.after_epoch(epoch + 1, finite)
         last = epoch + 1 == cfg.epochs
         if divergence or last or (epoch + 1) % cfg.eval_every == 0:
             final = evaluate(model, data, cfg.normalize, memory_format=memory_format)
@@ -248,11 +258,10 @@ def train(cfg: TrainConfig, *, device="auto", data_root=None, results_dir="resul
                 divergence = monitor.after_eval(epoch + 1, final["predicted_counts"])
             if best["overall"] is None or final["overall"] > best["overall"]:
                 best = {"overall": final["overall"], "epoch": epoch + 1}
-            bar.set_postfix(epoch=epoch + 1, loss=f"{row['train_loss']:.3f}", train=f"{row['train_acc']:.1f}",
-                            test=f"{final['overall']:.2f}", refresh=False)
-        else:
-            bar.set_postfix(epoch=epoch + 1, loss=f"{row['train_loss']:.3f}", train=f"{row['train_acc']:.1f}",
-                            refresh=False)
+        postfix = {"epoch": epoch + 1, "loss": f"{row['train_loss']:.3f}", "train": f"{row['train_acc']:.1f}"}
+        if "test_overall" in row:
+            postfix["test"] = f"{row['test_overall']:.2f}"
+        bar.set_postfix(postfix, refresh=False)
         history.append(row)
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1, row)
