@@ -121,7 +121,7 @@ class Notebook:
     # --------------------------------------------------------------------------------- figures
     def save(self, fig, name: str) -> Path:
         """Caption the figure with the profile that produced it and save figures/<name>.png."""
-        fig.text(0.99, -0.04, self.caption, ha="right", va="top", fontsize=7, color="0.4")
+        fig.text(0.99, 0.0, self.caption, ha="right", va="top", fontsize=7, color="0.4")
         self.figures_dir.mkdir(parents=True, exist_ok=True)
         path = self.figures_dir / f"{name}.png"
         fig.savefig(path, dpi=120, bbox_inches="tight")

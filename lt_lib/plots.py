@@ -37,14 +37,15 @@ def class_counts(ratios=(100, 50, 10)):
 
 def image_grid(images: torch.Tensor, labels: torch.Tensor, per_class: int = 8, title: str | None = None):
     """The first ``per_class`` images of each class (uint8 NCHW), one row per class."""
-    fig, axes = plt.subplots(10, per_class, figsize=(per_class * 0.9, 10 * 0.95))
+    fig, axes = plt.subplots(10, per_class, figsize=(per_class * 0.8 + 0.8, 10 * 0.8))
+    fig.subplots_adjust(left=0.14, right=0.99, top=0.94, bottom=0.01, wspace=0.05, hspace=0.05)
     for c in range(10):
         idx = torch.nonzero(labels == c).flatten()[:per_class]
         for j in range(per_class):
             ax = axes[c, j]
             ax.axis("off")
             if j < len(idx):
-                ax.imshow(images[idx[j]].permute(1, 2, 0).cpu().numpy())
+                ax.imshow(images[idx[j]].permute(1, 2, 0).cpu().numpy(), interpolation="nearest")
         axes[c, 0].text(-4, 16, CLASSES[c], ha="right", va="center", fontsize=8)
     if title:
         fig.suptitle(title)
@@ -54,11 +55,12 @@ def image_grid(images: torch.Tensor, labels: torch.Tensor, per_class: int = 8, t
 def augment_views(images: torch.Tensor, views: list[torch.Tensor], names: list[str]):
     """Rows: original images; columns: ``names`` views (each a uint8 batch like ``images``)."""
     n = len(images)
-    fig, axes = plt.subplots(n, len(views) + 1, figsize=((len(views) + 1) * 1.1, n * 1.15))
+    fig, axes = plt.subplots(n, len(views) + 1, figsize=((len(views) + 1) * 1.1, n * 1.1 + 0.3))
+    fig.subplots_adjust(left=0.01, right=0.99, top=0.93, bottom=0.01, wspace=0.08, hspace=0.08)
     for i in range(n):
         for j, batch in enumerate([images, *views]):
             ax = axes[i, j]
-            ax.imshow(batch[i].permute(1, 2, 0).cpu().numpy())
+            ax.imshow(batch[i].permute(1, 2, 0).cpu().numpy(), interpolation="nearest")
             ax.set_xticks([]), ax.set_yticks([])
             if i == 0:
                 ax.set_title((["original"] + names)[j], fontsize=7)
