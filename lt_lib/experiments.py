@@ -57,13 +57,25 @@ class TrainConfig:
 
     @property
     def config_hash(self) -> str:
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
+        return config_hash(self.to_dict())
 
     @property
     def run_id(self) -> str:
         run = f"{self.experiment}-ir{self.imbalance:g}-s{self.seed}-{self.profile}"
         default_epochs = PROFILES[self.profile].epochs if self.profile in PROFILES else None
         return run if self.epochs == default_epochs else f"{run}-e{self.epochs}"
+
+
+def config_hash(config: dict) -> str:
+    """A short hash of the settings that differ from ``TrainConfig``'s defaults.
+
+    Hashing only the non-default settings keeps a stored run's hash stable when a new setting is
+    added with a default that keeps the old behaviour; a stored config is always re-hashed with
+    this function, never compared by its recorded hash string.
+    """
+    defaults = TrainConfig().to_dict()
+    differing = {k: v for k, v in config.items() if k not in defaults or v != defaults[k]}
+    return hashlib.sha256(json.dumps(differing, sort_keys=True).encode()).hexdigest()[:12]
 
 
 @dataclass(frozen=True)

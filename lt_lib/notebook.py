@@ -60,8 +60,7 @@ class Notebook:
         store = ResultsStore(self.results_dir)
         if self.retrain:
             return self.configs(experiments, ratios)
-        return [c for c in self.configs(experiments, ratios) if (store.read(c.run_id) or {}).get("config_hash")
-                != c.config_hash]
+        return [c for c in self.configs(experiments, ratios) if store.stored_hash(c.run_id) != c.config_hash]
 
     def runs(self, experiments, ratios=(100,)) -> pd.DataFrame:
         """Stored runs of these experiments x ratios x seeds; missing ones are trained first (when

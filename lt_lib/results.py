@@ -67,6 +67,13 @@ class ResultsStore:
         p = self.path(run_id) / HISTORY
         return pd.read_csv(p) if p.is_file() else pd.DataFrame()
 
+    def stored_hash(self, run_id: str) -> str | None:
+        """The config hash of a stored run, recomputed from its recorded config."""
+        from .experiments import config_hash
+
+        old = self.read(run_id)
+        return config_hash(old["config"]) if old else None
+
     def check_writable(self, run_id: str, config_hash: str, force: bool = False) -> dict | None:
         """The stored summary with the same config (a cache hit), or None if the run may be written.
 
@@ -75,9 +82,10 @@ class ResultsStore:
         old = self.read(run_id)
         if old is None or force:
             return None
-        if old.get("config_hash") == config_hash:
+        stored = self.stored_hash(run_id)
+        if stored == config_hash:
             return old
-        raise LtError(f"{self.path(run_id)} holds a run with a different config (hash {old.get('config_hash')}, "
+        raise LtError(f"{self.path(run_id)} holds a run with a different config (hash {stored}, "
                       f"this one {config_hash}); pass --force to overwrite it or --results DIR to write elsewhere")
 
     def write(self, summary: dict, history: list[dict], force: bool = False) -> Path:

@@ -3,14 +3,16 @@ import json
 import pytest
 
 from lt_lib.errors import LtError
+from lt_lib.experiments import config_hash
 from lt_lib.results import ResultsStore, load_results
 
 
-def summary(run_id="ce-ir100-s0-quick", h="abc", overall=50.0):
+def summary(run_id="ce-ir100-s0-quick", lr=0.1, overall=50.0):
+    config = {"epochs": 30, "lr": lr}
     return {"run_id": run_id, "experiment": "ce", "imbalance": 100.0, "seed": 0, "profile": "quick",
             "status": "completed", "epochs_completed": 30, "divergence": None,
             "final": {"overall": overall, "many": 80.0, "medium": 40.0, "few": 30.0, "per_class": [overall] * 10},
-            "best": {"overall": overall + 1, "epoch": 28}, "config": {"epochs": 30}, "config_hash": h,
+            "best": {"overall": overall + 1, "epoch": 28}, "config": config, "config_hash": config_hash(config),
             "provenance": {"git_commit": "deadbeef", "device": "cpu:test", "wall_seconds": 12.5}}
 
 
@@ -25,13 +27,30 @@ def test_round_trip_and_history(tmp_path):
 
 def test_a_different_config_is_never_overwritten_without_force(tmp_path):
     store = ResultsStore(tmp_path)
-    store.write(summary(h="abc"), [])
-    assert store.check_writable("ce-ir100-s0-quick", "abc") == summary(h="abc")  # same config: a cache hit
-    with pytest.raises(LtError, match="different config \\(hash abc, this one xyz\\); pass --force"):
-        store.write(summary(h="xyz", overall=60.0), [])
+    first, other = summary(lr=0.1), summary(lr=0.05, overall=60.0)
+    store.write(first, [])
+    assert store.check_writable("ce-ir100-s0-quick", first["config_hash"]) == first  # same config: a cache hit
+    expected = f"different config \\(hash {first['config_hash']}, this one {other['config_hash']}\\); pass --force"
+    with pytest.raises(LtError, match=expected):
+        store.write(other, [])
     assert store.read("ce-ir100-s0-quick")["final"]["overall"] == 50.0
-    store.write(summary(h="xyz", overall=60.0), [], force=True)
+    store.write(other, [], force=True)
     assert store.read("ce-ir100-s0-quick")["final"]["overall"] == 60.0
+
+
+def test_hashes_cover_only_settings_that_differ_from_the_defaults():
+    from lt_lib.experiments import TrainConfig, resolve
+
+    cfg = resolve("reslt-a0.95", 100, "quick")
+    stored = cfg.to_dict()
+    assert config_hash(stored) == cfg.config_hash
+    # a stored config written before a setting existed (the setting at its default) keeps its hash
+    trimmed = {k: v for k, v in stored.items() if k != "collapse_patience"}
+    assert config_hash(trimmed) == cfg.config_hash
+    # any real change of a setting changes it
+    assert config_hash({**stored, "alpha": 0.9}) != cfg.config_hash
+    assert config_hash({**stored, "collapse_patience": 5}) != cfg.config_hash
+    assert TrainConfig().config_hash == config_hash({})
 
 
 def test_load_results_frame(tmp_path):
