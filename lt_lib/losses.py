@@ -71,3 +71,46 @@ class ResLTLoss(nn.Module):
         else:
             branch = sum(t.sum() for t in terms) / sum(m.sum() for m in masks)
         return (1 - self.alpha) * fusion + self.alpha * branch
+
+
+# ----------------------------------------------------------------------------- LDAM, DRW, weights
+def ldam_margins(counts, max_margin: float = 0.5) -> torch.Tensor:
+    """LDAM margins m_j proportional to n_j^(-1/4), scaled so that the largest is ``max_margin``."""
+    m = torch.tensor(counts, dtype=torch.float64).pow(-0.25)
+    return (m * (max_margin / m.max())).float()
+
+
+def drw_weights(counts, beta: float = 0.9999) -> torch.Tensor:
+    """Deferred re-weighting (Cao et al.): (1 - beta) / (1 - beta^n_j), normalized to sum to the
+    number of classes (the "effective number of samples" weights)."""
+    n = torch.tensor(counts, dtype=torch.float64)
+    w = (1 - beta) / (1 - beta ** n)
+    return (w / w.sum() * len(counts)).float()
+
+
+def simulated_reslt_weights(medium_tail_classes, tail_classes, num_classes: int = 10) -> torch.Tensor:
+    """The report's "simulated" ResLT loss for exits without branches: a sample counts once, plus
+    once more if it is in the medium+tail subset and once more if in the tail subset (1 / 2 / 3)."""
+    w = torch.ones(num_classes)
+    w[list(medium_tail_classes)] += 1
+    w[list(tail_classes)] += 1
+    return w
+
+
+class LDAMLoss(nn.Module):
+    """LDAM (Cao et al. 2019): J(s * (z - m_y e_y), y), the margin of the true class subtracted from
+    its logit, logits scaled by ``s`` (30). ``weight`` (DRW) makes it a class-weighted mean."""
+
+    def __init__(self, counts, max_margin: float = 0.5, s: float = 30.0):
+        super().__init__()
+        self.register_buffer("margins", ldam_margins(counts, max_margin))
+        self.s = s
+
+    def scaled_logits(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.s * (logits - F.one_hot(y, logits.shape[1]) * self.margins.to(logits.device)[y, None])
+
+    def per_sample(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(self.scaled_logits(logits, y), y, reduction="none")
+
+    def forward(self, logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+        return F.cross_entropy(self.scaled_logits(logits, y), y, weight=weight)

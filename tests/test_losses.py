@@ -78,3 +78,41 @@ def test_bad_loss_settings_are_refused():
         ResLTLoss(1.5, [1], [1])
     with pytest.raises(LtError, match="ResLT head"):
         ResLTLoss(0.9, [1], [1])(torch.zeros(2, 10), torch.tensor([0, 1]))
+
+
+RATIO_100 = [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]
+
+
+def test_ldam_margins_at_ratio_100():
+    from lt_lib.losses import ldam_margins
+
+    expected = [0.158, 0.180, 0.204, 0.232, 0.264, 0.300, 0.341, 0.387, 0.440, 0.500]
+    assert ldam_margins(RATIO_100).tolist() == pytest.approx(expected, abs=5e-4)
+
+
+def test_drw_weights_at_ratio_100():
+    from lt_lib.losses import drw_weights
+
+    expected = [0.0506, 0.0769, 0.1211, 0.1950, 0.3188, 0.5246, 0.8683, 1.4426, 2.4092, 3.9927]
+    w = drw_weights(RATIO_100)
+    assert w.tolist() == pytest.approx(expected, abs=5e-5) and w.sum().item() == pytest.approx(10.0)
+
+
+def test_ldam_loss_by_hand():
+    from lt_lib.losses import LDAMLoss
+
+    loss = LDAMLoss([100, 1], max_margin=0.5, s=2.0)  # margins: 0.5 / 100^(1/4) * 1 ... -> [0.158, 0.5]
+    m0 = 0.5 * (100 ** -0.25) / (1 ** -0.25)
+    z, y = torch.tensor([[1.0, 0.5], [0.2, 0.4]]), torch.tensor([0, 1])
+    by_hand = [ce([2 * (1.0 - m0), 2 * 0.5], 0), ce([2 * 0.2, 2 * (0.4 - 0.5)], 1)]
+    assert loss(z, y).item() == pytest.approx(sum(by_hand) / 2, rel=1e-5)
+    w = torch.tensor([1.0, 3.0])  # a class-weighted mean, as DRW uses it
+    assert loss(z, y, weight=w).item() == pytest.approx((by_hand[0] + 3 * by_hand[1]) / 4, rel=1e-5)
+    assert loss.per_sample(z, y).tolist() == pytest.approx(by_hand, rel=1e-5)
+
+
+def test_simulated_reslt_weights_count_nested_membership():
+    from lt_lib.data import REPORT_BRANCH_CLASSES
+    from lt_lib.losses import simulated_reslt_weights
+
+    assert simulated_reslt_weights(*REPORT_BRANCH_CLASSES).tolist() == [1, 1, 1, 2, 2, 2, 3, 3, 3, 3]
