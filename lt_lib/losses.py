@@ -25,11 +25,52 @@ class CrossEntropy(nn.Module):
         return F.cross_entropy(fused_logits(output), y, label_smoothing=self.label_smoothing)
 
 
-def class_mask(y: torch.Tensor, classes, num_classes: int = 10) -> torch.Tensor:
-    """Float mask (B,): 1 where y is one of ``classes``."""
-    member = torch.zeros(num_classes, device=y.device)
-    member[list(classes)] = 1.0
-    return member[y]
+def _ratio(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
+    """num / den, and 0 where den is 0 (an empty subset contributes nothing, never NaN)."""
+    return num / den.clamp_min(1e-12)
+
+
+def _mixed(J, z, labels, member=None):
+    """Per-sample sum over the (label, coefficient) pairs of coef * member(label) * J(z, label), and
+    the per-sample sum of coef * member(label) (the sample's share of the subset)."""
+    loss, share = 0.0, 0.0
+    for y, coef in labels:
+        m = coef if member is None else coef * member[y]
+        loss = loss + m * J(z, y)
+        share = share + m
+    return loss, share
+
+
+def reslt_loss(output, labels, J, alpha: float, branch_members, branch_norm: str = "per_branch",
+               sample_weight=None) -> torch.Tensor:
+    """Eq. 1-3 for a batch, in weighted form (see ``ResLTLoss``).
+
+    ``labels`` is a list of (label tensor, coefficient) pairs: [(y, 1)] normally, [(y_a, lam), (y_b,
+    1 - lam)] under Mixup. ``J(z, y)`` gives per-sample losses. ``branch_members`` are the (C,) float
+    membership vectors of the branches (all ones, medium+tail, tail). ``sample_weight`` (B,) says how
+    much each sample counts (1 by default; 0 for samples that do not use this exit; class weights).
+    """
+    z_h = output[0]
+    w = torch.ones(z_h.shape[0], device=z_h.device) if sample_weight is None else sample_weight
+    fusion_terms, fusion_share = _mixed(J, output[0] + output[1] + output[2], labels)
+    fusion = _ratio((w * fusion_terms).sum(), (w * fusion_share).sum())
+    parts = [_mixed(J, z, labels, member) for z, member in zip(output, branch_members)]
+    nums = [(w * t).sum() for t, _ in parts]
+    dens = [(w * m).sum() for _, m in parts]
+    if branch_norm == "per_branch":
+        branch = sum(_ratio(n, d) for n, d in zip(nums, dens))
+    else:
+        branch = _ratio(sum(nums), sum(dens))
+    return (1 - alpha) * fusion + alpha * branch
+
+
+def branch_members(medium_tail_classes, tail_classes, num_classes: int = 10, device=None):
+    """Membership vectors of the three ResLT branches: all classes, medium+tail, tail."""
+    members = torch.zeros(3, num_classes, device=device)
+    members[0] = 1.0
+    members[1, list(medium_tail_classes)] = 1.0
+    members[2, list(tail_classes)] = 1.0
+    return members
 
 
 class ResLTLoss(nn.Module):
@@ -53,24 +94,16 @@ class ResLTLoss(nn.Module):
         if not 0.0 <= alpha <= 1.0:
             raise LtError(f"ResLT alpha must lie in [0, 1], got {alpha}")
         self.alpha, self.branch_norm, self.label_smoothing = alpha, branch_norm, label_smoothing
-        self.medium_tail_classes, self.tail_classes = tuple(medium_tail_classes), tuple(tail_classes)
-        self.num_classes = num_classes
+        self.register_buffer("members", branch_members(medium_tail_classes, tail_classes, num_classes))
+
+    def J(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(z, y, reduction="none", label_smoothing=self.label_smoothing)
 
     def forward(self, output, y: torch.Tensor) -> torch.Tensor:
         if isinstance(output, torch.Tensor):
             raise LtError("the ResLT loss needs a model with a ResLT head (three branch outputs)")
-        z_h, z_m, z_t = output
-        ls = self.label_smoothing
-        fusion = F.cross_entropy(z_h + z_m + z_t, y, label_smoothing=ls)
-        masks = (torch.ones_like(y, dtype=z_h.dtype),
-                 class_mask(y, self.medium_tail_classes, self.num_classes).to(z_h.dtype),
-                 class_mask(y, self.tail_classes, self.num_classes).to(z_h.dtype))
-        terms = [F.cross_entropy(z, y, reduction="none", label_smoothing=ls) * m for z, m in zip(output, masks)]
-        if self.branch_norm == "per_branch":
-            branch = sum(t.sum() / m.sum().clamp_min(1.0) for t, m in zip(terms, masks))
-        else:
-            branch = sum(t.sum() for t in terms) / sum(m.sum() for m in masks)
-        return (1 - self.alpha) * fusion + self.alpha * branch
+        members = self.members.to(y.device)
+        return reslt_loss(output, [(y, 1.0)], self.J, self.alpha, members, self.branch_norm)
 
 
 # ----------------------------------------------------------------------------- LDAM, DRW, weights
@@ -114,3 +147,57 @@ class LDAMLoss(nn.Module):
 
     def forward(self, logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
         return F.cross_entropy(self.scaled_logits(logits, y), y, weight=weight)
+
+
+# ------------------------------------------------------------------------------ early-exit losses
+class ExitLoss(nn.Module):
+    """The loss of an early-exit model (ELF and the report's hybrids), per batch:
+
+        L = sum_k share_k * L_k,   share_k = sum_i P_ki w_i / sum_i w_i
+
+    P_ki = 1 where sample i's loss counts at exit k (``accumulate``: every exit up to its own;
+    ``routed``: its own only; exits assigned by the training rule), w_i its class weight (DRW; else 1),
+    and L_k the exit's loss as a weighted mean over its samples: the full ResLT loss (Eq. 1-3) at a
+    ResLT exit, else J, multiplied by the simulated-ResLT weight (1 / 2 / 3 for many / medium / few)
+    when ``simulated``. ``share_k`` makes L the batch mean of each sample's summed exit losses (ELF);
+    with a single exit and unit weights it is the plain loss. Under Mixup every J is the mixed
+    lam J(z, y_a) + (1 - lam) J(z, y_b), and the exit rule judges against the dominant label.
+    """
+
+    def __init__(self, J, reslt_exits, aggregation: str, train_threshold: float, alpha: float = 0.95,
+                 medium_tail_classes=(), tail_classes=(), branch_norm: str = "per_branch", simulated: bool = False,
+                 num_classes: int = 10):
+        super().__init__()
+        from .exits import AGGREGATIONS
+
+        if aggregation not in AGGREGATIONS:
+            raise LtError(f"unknown loss aggregation {aggregation!r}; choose one of {', '.join(AGGREGATIONS)}")
+        self.J, self.reslt_exits, self.aggregation = J, tuple(reslt_exits), aggregation
+        self.train_threshold, self.alpha, self.branch_norm = train_threshold, alpha, branch_norm
+        self.register_buffer("members", branch_members(medium_tail_classes, tail_classes, num_classes))
+        sim = simulated_reslt_weights(medium_tail_classes, tail_classes, num_classes) if simulated else \
+            torch.ones(num_classes)
+        self.register_buffer("simulated_weight", sim)
+
+    def forward(self, outputs, y, class_weight=None, mix=None):
+        """Returns (loss, exit index per sample). ``mix`` = (y_b, lam) under Mixup."""
+        from .exits import loss_masks, train_exits
+
+        labels = [(y, 1.0)] if mix is None else [(y, mix[1]), (mix[0], 1.0 - mix[1])]
+        dominant = y if mix is None or mix[1] >= 0.5 else mix[0]
+        exit_idx = train_exits(outputs, dominant, self.train_threshold)
+        masks = loss_masks(exit_idx, len(outputs), self.aggregation)
+        w = torch.ones_like(masks[0])
+        if class_weight is not None:
+            w = sum(coef * class_weight.to(y.device)[lab] for lab, coef in labels)
+        members, sim = self.members.to(y.device), self.simulated_weight.to(y.device)
+        total = 0.0
+        for k, (out, is_reslt) in enumerate(zip(outputs, self.reslt_exits)):
+            pw = masks[k] * w
+            if is_reslt:
+                exit_loss = reslt_loss(out, labels, self.J, self.alpha, members, self.branch_norm, pw)
+            else:
+                terms, _ = _mixed(lambda z, lab: self.J(z, lab) * sim[lab], fused_logits(out), labels)
+                exit_loss = _ratio((pw * terms).sum(), pw.sum())
+            total = total + _ratio(pw.sum(), w.sum()) * exit_loss
+        return total, exit_idx

@@ -116,3 +116,68 @@ def test_simulated_reslt_weights_count_nested_membership():
     from lt_lib.losses import simulated_reslt_weights
 
     assert simulated_reslt_weights(*REPORT_BRANCH_CLASSES).tolist() == [1, 1, 1, 2, 2, 2, 3, 3, 3, 3]
+
+
+def _ce(z, y):
+    return F.cross_entropy(z, y, reduction="none")
+
+
+def test_exit_loss_with_one_exit_is_the_plain_loss():
+    from lt_lib.data import REPORT_BRANCH_CLASSES
+    from lt_lib.losses import ExitLoss
+
+    torch.manual_seed(0)
+    z, y = torch.randn(16, 10), torch.randint(0, 10, (16,))
+    plain = ExitLoss(_ce, [False], "routed", 0.9)
+    assert plain([z], y)[0].item() == pytest.approx(F.cross_entropy(z, y).item(), rel=1e-6)
+    branches = tuple(torch.randn(16, 10) for _ in range(3))
+    reslt = ExitLoss(_ce, [True], "accumulate", 0.9, 0.95, *REPORT_BRANCH_CLASSES)
+    expected = ResLTLoss(0.95, *REPORT_BRANCH_CLASSES)(branches, y)
+    assert reslt([branches], y)[0].item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_exit_loss_routed_and_accumulated_by_hand():
+    from lt_lib.losses import ExitLoss
+
+    y = torch.tensor([0, 1])
+    confident_right = torch.tensor([[9.0, 0.0], [0.0, 9.0]])  # both samples leave at exit 0 (correct, confident)
+    e0, e1 = confident_right[:, :2], torch.tensor([[0.0, 1.0], [2.0, 0.0]])
+    e0_wrong = torch.tensor([[9.0, 0.0], [9.0, 0.0]])          # sample 1 is wrong at exit 0: goes on
+    ce0 = [ce(e0_wrong[i].tolist(), y[i].item()) for i in range(2)]
+    ce1 = [ce(e1[i].tolist(), y[i].item()) for i in range(2)]
+    routed = ExitLoss(_ce, [False, False], "routed", 0.9)
+    loss, exit_idx = routed([e0_wrong, e1], y)
+    assert exit_idx.tolist() == [0, 1]
+    assert loss.item() == pytest.approx((ce0[0] + ce1[1]) / 2, rel=1e-6)  # each sample only at its exit
+    accumulated = ExitLoss(_ce, [False, False], "accumulate", 0.9)
+    loss, _ = accumulated([e0_wrong, e1], y)
+    assert loss.item() == pytest.approx((ce0[0] + ce0[1] + ce1[1]) / 2, rel=1e-6)  # sample 1 at exits 0 and 1
+    loss, exit_idx = routed([e0, e1], y)
+    assert exit_idx.tolist() == [0, 0] and loss.item() == pytest.approx(F.cross_entropy(e0, y).item(), rel=1e-6)
+
+
+def test_simulated_weights_and_drw_weights_in_the_exit_loss():
+    from lt_lib.losses import ExitLoss
+
+    z, y = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 2.0]]), torch.tensor([0, 1, 2])
+    per = [ce(z[i].tolist(), i) for i in range(3)]
+    sim = ExitLoss(_ce, [False], "routed", 0.9, medium_tail_classes=[1, 2], tail_classes=[2], simulated=True,
+                   num_classes=3)
+    assert sim([z], y)[0].item() == pytest.approx((per[0] + 2 * per[1] + 3 * per[2]) / 3, rel=1e-6)
+    plain = ExitLoss(_ce, [False], "routed", 0.9, num_classes=3)
+    w = torch.tensor([0.5, 1.0, 2.0])
+    expected = (0.5 * per[0] + per[1] + 2 * per[2]) / 3.5  # a class-weighted mean
+    assert plain([z], y, class_weight=w)[0].item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_mixup_mixes_the_losses_and_judges_exits_by_the_dominant_label():
+    from lt_lib.losses import ExitLoss
+
+    z, y_a, y_b = torch.tensor([[0.0, 9.0]]), torch.tensor([0]), torch.tensor([1])
+    loss_fn = ExitLoss(_ce, [False, False], "routed", 0.5)
+    loss, exit_idx = loss_fn([z, z], y_a, mix=(y_b, 0.3))
+    assert exit_idx.tolist() == [0]  # the dominant label is y_b = 1, predicted with confidence: leaves early
+    expected = 0.3 * ce([0.0, 9.0], 0) + 0.7 * ce([0.0, 9.0], 1)
+    assert loss.item() == pytest.approx(expected, rel=1e-6)
+    _, exit_idx = loss_fn([z, z], y_a, mix=(y_b, 0.7))
+    assert exit_idx.tolist() == [1]  # dominant label 0 is predicted wrong at exit 0
