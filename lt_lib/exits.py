@@ -96,17 +96,37 @@ def train_exits(outputs: list, y: torch.Tensor, threshold: float) -> torch.Tenso
     return exit_idx
 
 
+def first_confident(confs: torch.Tensor, threshold: float) -> torch.Tensor:
+    """Exit index per sample from confidences (K, N): the first early exit above the threshold, else
+    the final exit."""
+    leave = confs > threshold
+    leave[-1] = True
+    return leave.float().argmax(0)  # argmax returns the first maximum
+
+
 def inference_exits(outputs: list, threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
     """(exit index, prediction at that exit) of each sample under the inference rule."""
-    conf, pred = confidence(outputs[-1])
-    exit_idx = torch.full_like(pred, len(outputs) - 1)
-    chosen = pred
-    for k in range(len(outputs) - 2, -1, -1):  # from the deepest early exit back: the first confident wins
-        conf_k, pred_k = confidence(outputs[k])
-        leave = conf_k > threshold
-        exit_idx = torch.where(leave, torch.full_like(exit_idx, k), exit_idx)
-        chosen = torch.where(leave, pred_k, chosen)
-    return exit_idx, chosen
+    confs, preds = zip(*(confidence(o) for o in outputs))
+    confs, preds = torch.stack(confs), torch.stack(preds)
+    exit_idx = first_confident(confs, threshold)
+    return exit_idx, preds.gather(0, exit_idx[None])[0]
+
+
+SWEEP_THRESHOLDS = tuple(round(0.10 + 0.05 * i, 2) for i in range(18)) + (1.0,)
+
+
+def threshold_sweep(confs: torch.Tensor, preds: torch.Tensor, y: torch.Tensor, costs, thresholds=SWEEP_THRESHOLDS):
+    """Post-hoc inference thresholds on stored test outputs: accuracy (percent) and expected FLOPs
+    relative to running every image to the final exit, for each threshold (1.0: no early exit)."""
+    costs = torch.tensor(costs, dtype=torch.float64)
+    rows = []
+    for t in thresholds:
+        exit_idx = first_confident(confs.clone(), t)
+        pred = preds.gather(0, exit_idx[None])[0]
+        frac = torch.bincount(exit_idx, minlength=len(costs)).double() / len(y)
+        rows.append({"threshold": t, "overall": round(100.0 * (pred == y).double().mean().item(), 2),
+                     "flops_ratio": round(float((frac * costs).sum() / costs[-1]), 4)})
+    return rows
 
 
 def loss_masks(exit_idx: torch.Tensor, num_exits: int, aggregation: str) -> torch.Tensor:

@@ -27,16 +27,31 @@ class TrainConfig:
     synthetic_sizes: tuple = (5000, 1000)     # train / test images per class of the synthetic source
     autoaugment: bool = False
     normalize: bool = False                   # report: [0, 1] only; official ResLT: mean/std
+    mixup: bool = False                       # Mixup (Zhang et al.): lam ~ Beta(a, a) per batch
+    mixup_alpha: float = 1.0
     # model
     widths: tuple = (16, 32, 64)
-    head: str = "linear"                      # "linear" or "reslt"
+    head: str = "linear"                      # final head: "linear", "cosine" or "reslt"
     branch_style: str = "split"               # ResLT branches: "bn", "conv" or "split"
+    early_exits: bool = False                 # exits after stages 1 and 2 (ELF)
+    exit_head: str = "linear"                 # their head: "linear", "cosine" or "reslt" ("full power")
     # loss
-    loss: str = "ce"                          # "ce" or "reslt"
+    loss: str = "ce"                          # "ce" or "reslt" (models without early exits)
+    criterion: str = "ce"                     # the per-sample J of early-exit models: "ce" or "ldam"
     alpha: float = 0.95
     branch_norm: str = "per_branch"           # "per_branch" (report) or "pooled" (official)
     branch_classes: tuple = REPORT_BRANCH_CLASSES  # (medium+few classes, few classes)
     label_smoothing: float = 0.0
+    simulated: bool = False                   # the report's simulated ResLT loss at non-ResLT exits
+    aggregation: str = "routed"               # exit losses: "accumulate" (ELF) or "routed" (report)
+    train_threshold: float = 0.9
+    inference_threshold: float = 0.5
+    ldam_max_margin: float = 0.5
+    ldam_scale: float = 30.0
+    drw: bool = False                         # deferred re-weighting from drw_start of the schedule
+    drw_beta: float = 0.9999
+    drw_start: float = 0.8
+    grad_clip: float = 0.0                    # max gradient norm; 0 = no clipping
     # optimisation
     batch_size: int = 128
     lr: float = 0.1

@@ -20,7 +20,8 @@ from . import data as D
 from .augment import Augmenter
 from .errors import LtError
 from .experiments import TrainConfig
-from .losses import CrossEntropy, ResLTLoss
+from .exits import EarlyExitResNet32, confidence, exit_flops, first_confident, threshold_sweep
+from .losses import ExitLoss, LDAMLoss, drw_weights
 from .models import ResNet32, fused_logits
 from .results import ResultsStore, git_state
 
@@ -41,16 +42,34 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
 
 
 def build_model(cfg: TrainConfig) -> ResNet32:
+    if cfg.early_exits:
+        return EarlyExitResNet32(cfg.widths, head=cfg.head, exit_head=cfg.exit_head, branch_style=cfg.branch_style)
+    if cfg.head == "cosine":
+        raise LtError("a cosine final head needs early_exits (the ELF models); use head 'linear'")
     return ResNet32(cfg.widths, head=cfg.head, branch_style=cfg.branch_style)
 
 
-def build_loss(cfg: TrainConfig):
-    if cfg.loss == "ce":
-        return CrossEntropy(cfg.label_smoothing)
-    if cfg.loss == "reslt":
-        medium_tail, tail = cfg.branch_classes
-        return ResLTLoss(cfg.alpha, medium_tail, tail, cfg.branch_norm, cfg.label_smoothing)
-    raise LtError(f"unknown loss {cfg.loss!r}; choose 'ce' or 'reslt'")
+def build_loss(cfg: TrainConfig, counts) -> ExitLoss:
+    """The loss of every model, as an ``ExitLoss``: a model without early exits is one exit, where it
+    is the plain cross-entropy or ResLT loss. ``counts`` (training images per class) set LDAM's margins."""
+    if cfg.criterion == "ce":
+        def J(z, y):
+            return torch.nn.functional.cross_entropy(z, y, reduction="none", label_smoothing=cfg.label_smoothing)
+    elif cfg.criterion == "ldam":
+        J = LDAMLoss(counts, cfg.ldam_max_margin, cfg.ldam_scale).per_sample
+    else:
+        raise LtError(f"unknown criterion {cfg.criterion!r}; choose 'ce' or 'ldam'")
+    if cfg.loss not in ("ce", "reslt"):
+        raise LtError(f"unknown loss {cfg.loss!r}; choose 'ce' or 'reslt'")
+    if cfg.early_exits:
+        reslt_exits = [cfg.exit_head == "reslt"] * 2 + [cfg.head == "reslt"]
+    else:
+        if cfg.loss == "reslt" and cfg.head != "reslt":
+            raise LtError("loss 'reslt' needs head 'reslt' (three branches)")
+        reslt_exits = [cfg.loss == "reslt"]
+    medium_tail, tail = cfg.branch_classes
+    return ExitLoss(J, reslt_exits, cfg.aggregation, cfg.train_threshold, cfg.alpha, medium_tail, tail,
+                    cfg.branch_norm, cfg.simulated)
 
 
 def learning_rate(cfg: TrainConfig, epoch: int) -> float:
@@ -76,21 +95,31 @@ def load_data(cfg: TrainConfig, device="cpu", data_root=None) -> D.LongTailedCIF
 
 
 @torch.no_grad()
+@torch.no_grad()
 def evaluate(model, data: D.LongTailedCIFAR10, normalize: bool = False, batch_size: int = 1000,
-             memory_format=torch.contiguous_format) -> dict:
-    """Test accuracy (percent): overall, many/medium/few (report splits), per class, predicted-class counts."""
+             memory_format=torch.contiguous_format, inference_threshold: float = 0.5) -> dict:
+    """Test accuracy (percent): overall, many/medium/few (report splits), per class, predicted-class counts.
+
+    For an early-exit model every test image is judged at the exit the inference rule sends it to;
+    ``exits`` then holds the fraction leaving at each exit, the accuracy of those, and the (K, N)
+    confidences and predictions of every exit (for post-hoc threshold sweeps).
+    """
     was_training = model.training
     model.eval()
-    correct = torch.zeros(D.NUM_CLASSES, dtype=torch.long, device=data.device)
-    total = torch.zeros_like(correct)
-    predicted = torch.zeros_like(correct)
-    for x, y in D.test_batches(data, batch_size, normalize, memory_format):
-        pred = fused_logits(model(x)).argmax(1)
-        correct += torch.bincount(y[pred == y], minlength=D.NUM_CLASSES)
-        total += torch.bincount(y, minlength=D.NUM_CLASSES)
-        predicted += torch.bincount(pred, minlength=D.NUM_CLASSES)
+    confs, preds = [], []
+    for x, _ in D.test_batches(data, batch_size, normalize, memory_format):
+        outputs = model(x)
+        outputs = outputs if isinstance(outputs, list) else [outputs]
+        c, p = zip(*(confidence(o) for o in outputs))
+        confs.append(torch.stack(c))
+        preds.append(torch.stack(p))
     model.train(was_training)
-    correct, total, predicted = correct.tolist(), total.tolist(), predicted.tolist()
+    confs, preds, y = torch.cat(confs, 1), torch.cat(preds, 1), data.test_y
+    exit_idx = first_confident(confs.clone(), inference_threshold)
+    pred = preds.gather(0, exit_idx[None])[0]
+    hit = pred == y
+    correct = torch.bincount(y[hit], minlength=D.NUM_CLASSES).tolist()
+    total = torch.bincount(y, minlength=D.NUM_CLASSES).tolist()
 
     def acc(classes):
         n = sum(total[c] for c in classes)
@@ -99,7 +128,16 @@ def evaluate(model, data: D.LongTailedCIFAR10, normalize: bool = False, batch_si
     out = {"overall": acc(range(D.NUM_CLASSES))}
     out.update({name: acc(classes) for name, classes in D.SPLITS.items()})
     out["per_class"] = [acc([c]) for c in range(D.NUM_CLASSES)]
-    out["predicted_counts"] = predicted
+    out["predicted_counts"] = torch.bincount(pred, minlength=D.NUM_CLASSES).tolist()
+    if len(confs) > 1:
+        k = len(confs)
+        leaving = torch.bincount(exit_idx, minlength=k)
+        right = torch.bincount(exit_idx[hit], minlength=k)
+        out["exits"] = {
+            "fraction": (leaving.double() / len(y)).tolist(),
+            "accuracy": [100.0 * r / n if n else None for r, n in zip(right.tolist(), leaving.tolist())],
+            "confidences": confs, "predictions": preds,
+        }
     return out
 
 
@@ -143,30 +181,58 @@ class DivergenceMonitor:
         return None
 
 
+def sample_beta(a: float, generator: torch.Generator) -> float:
+    """One draw of Beta(a, a) from a CPU generator (Beta(1, 1) is uniform)."""
+    if a == 1.0:
+        return torch.rand((), generator=generator).item()
+    g = torch._standard_gamma(torch.full((2,), float(a)), generator=generator)
+    return (g[0] / g.sum()).item()
+
+
 def train_epoch(model, criterion, optimizer, data: D.LongTailedCIFAR10, cfg: TrainConfig, generator, augmenter,
-                memory_format=torch.contiguous_format, on_step=None) -> dict:
-    """One pass over the training set. Loss and accuracy sums stay on the device until the end:
-    one host sync per epoch. The loss is NaN when any step's loss was not finite."""
+                memory_format=torch.contiguous_format, on_step=None, class_weight=None) -> dict:
+    """One pass over the training set. Loss, accuracy and exit counts stay on the device until the
+    end: one host sync per epoch. The loss is NaN when any step's loss was not finite. Training
+    accuracy counts each image at the exit the training rule sent it to (against the dominant label
+    under Mixup); ``train_exit_k`` is the fraction of images that left at exit k."""
     dev = data.device
     model.train()
     loss_sum = torch.zeros((), device=dev)
     correct = torch.zeros((), dtype=torch.long, device=dev)
     finite = torch.ones((), dtype=torch.bool, device=dev)
+    exit_counts = None
     for x, y in D.train_batches(data, cfg.batch_size, generator, augmenter, cfg.normalize, memory_format):
-        output = model(x)
-        loss = criterion(output, y)
+        mix, target = None, y
+        if cfg.mixup:  # Mixup: one lam per batch, partners by a permutation
+            lam = sample_beta(cfg.mixup_alpha, generator)
+            perm = torch.randperm(len(y), generator=generator).to(dev, non_blocking=True)
+            x = lam * x + (1 - lam) * x[perm]
+            mix = (y[perm], lam)
+            target = y if lam >= 0.5 else y[perm]
+        outputs = model(x)
+        outputs = outputs if isinstance(outputs, list) else [outputs]
+        loss, exit_idx = criterion(outputs, y, class_weight, mix)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         optimizer.step()
         loss = loss.detach()
         finite &= torch.isfinite(loss)
         loss_sum += loss * len(y)
-        correct += (fused_logits(output).detach().argmax(1) == y).sum()
+        with torch.no_grad():
+            preds = torch.stack([fused_logits(o).argmax(1) for o in outputs])
+            correct += (preds.gather(0, exit_idx[None])[0] == target).sum()
+            counts = torch.bincount(exit_idx, minlength=len(outputs))
+            exit_counts = counts if exit_counts is None else exit_counts + counts
         if on_step is not None:
             on_step(1)
     n = len(data.train_y)
     loss_mean = torch.where(finite, loss_sum / n, torch.full_like(loss_sum, float("nan")))
-    return {"train_loss": loss_mean.item(), "train_acc": 100.0 * correct.item() / n}
+    row = {"train_loss": loss_mean.item(), "train_acc": 100.0 * correct.item() / n}
+    if len(exit_counts) > 1:
+        row.update({f"train_exit_{k + 1}": c / n for k, c in enumerate(exit_counts.tolist())})
+    return row
 
 
 def _save_atomic(obj, path: Path) -> None:
@@ -210,8 +276,10 @@ def train(cfg: TrainConfig, *, device="auto", data_root=None, results_dir="resul
 
     torch.manual_seed(cfg.seed)
     model = build_model(cfg)
-    criterion = build_loss(cfg)
     data = load_data(cfg, dev, data_root)
+    criterion = build_loss(cfg, data.counts).to(dev)
+    class_weight = drw_weights(data.counts, cfg.drw_beta).to(dev) if cfg.drw else None
+    drw_epoch = round(cfg.drw_start * cfg.epochs)
     memory_format = torch.channels_last
     model = model.to(dev, memory_format=memory_format)
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
@@ -244,16 +312,20 @@ def train(cfg: TrainConfig, *, device="auto", data_root=None, results_dir="resul
         for group in optimizer.param_groups:
             group["lr"] = lr
         t0 = time.perf_counter()
+        weight = class_weight if class_weight is not None and epoch >= drw_epoch else None
         row = {"epoch": epoch + 1, "lr": lr, **train_epoch(model, criterion, optimizer, data, cfg, generator, augmenter,
-                                                           memory_format, bar.update)}
+                                                           memory_format, bar.update, weight)}
         train_seconds += time.perf_counter() - t0
         train_images += len(data.train_y)
         finite = math.isfinite(row["train_loss"])
         divergence = monitor.after_epoch(epoch + 1, finite)
         last = epoch + 1 == cfg.epochs
         if divergence or last or (epoch + 1) % cfg.eval_every == 0:
-            final = evaluate(model, data, cfg.normalize, memory_format=memory_format)
+            final = evaluate(model, data, cfg.normalize, memory_format=memory_format,
+                             inference_threshold=cfg.inference_threshold)
             row.update({f"test_{k}": final[k] for k in ("overall", "many", "medium", "few")})
+            if "exits" in final:
+                row.update({f"test_exit_{k + 1}": f for k, f in enumerate(final["exits"]["fraction"])})
             if divergence is None:
                 divergence = monitor.after_eval(epoch + 1, final["predicted_counts"])
             if best["overall"] is None or final["overall"] > best["overall"]:
@@ -286,6 +358,7 @@ def train(cfg: TrainConfig, *, device="auto", data_root=None, results_dir="resul
         "final": {k: final[k] for k in ("overall", "many", "medium", "few", "per_class")},
         "best": best, "config": cfg.to_dict(), "config_hash": cfg.config_hash,
         "data": {"source": data.source, "counts": data.counts, "train_images": len(data.train_y)},
+        "exits": exit_summary(model, final, data, cfg) if "exits" in final else None,
         "provenance": {
             "git_commit": commit, "git_dirty": dirty, "torch": torch.__version__, "device": device_name(dev),
             "started_at": started_at, "finished_at": _now(), "wall_seconds": round(wall, 2),
@@ -301,6 +374,21 @@ def train(cfg: TrainConfig, *, device="auto", data_root=None, results_dir="resul
         print(f"{cfg.run_id}: {status}; final test accuracy {final['overall']:.2f}% "
               f"(many {final['many']:.2f}, medium {final['medium']:.2f}, few {final['few']:.2f}); wrote {path}")
     return summary
+
+
+def exit_summary(model, final: dict, data: D.LongTailedCIFAR10, cfg: TrainConfig) -> dict:
+    """The ``exits`` section of an early-exit run's summary: thresholds, fraction and accuracy per exit,
+    expected FLOPs relative to the full network, and the post-hoc inference-threshold sweep."""
+    costs = exit_flops(model)
+    fraction = final["exits"]["fraction"]
+    sweep = threshold_sweep(final["exits"]["confidences"], final["exits"]["predictions"], data.test_y, costs)
+    best = max(sweep, key=lambda r: r["overall"])
+    return {
+        "train_threshold": cfg.train_threshold, "inference_threshold": cfg.inference_threshold,
+        "fraction": fraction, "accuracy": final["exits"]["accuracy"],
+        "flops_per_exit": costs, "flops_ratio": round(sum(f * c for f, c in zip(fraction, costs)) / costs[-1], 4),
+        "sweep": sweep, "best_threshold": {**best, "selected_on": "test set"},
+    }
 
 
 def device_name(dev: torch.device) -> str:
@@ -327,7 +415,8 @@ def measure_images_per_second(cfg: TrainConfig, device="cpu", steps: int = 3) ->
     if key not in _IPS_CACHE:
         g = torch.Generator().manual_seed(0)
         model = build_model(cfg).to(dev, memory_format=torch.channels_last)
-        criterion, augmenter = build_loss(cfg), Augmenter(autoaugment=cfg.autoaugment)
+        counts = D.long_tail_counts(cfg.imbalance)
+        criterion, augmenter = build_loss(cfg, counts), Augmenter(autoaugment=cfg.autoaugment)
         optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
         x = torch.randint(0, 256, (cfg.batch_size, 3, 32, 32), dtype=torch.uint8, generator=g).to(dev)
         y = torch.randint(0, D.NUM_CLASSES, (cfg.batch_size,), generator=g).to(dev)
@@ -337,7 +426,8 @@ def measure_images_per_second(cfg: TrainConfig, device="cpu", steps: int = 3) ->
                     torch.cuda.synchronize()
                 t0 = time.perf_counter()
             xb = D.to_float(augmenter(x, g), cfg.normalize).contiguous(memory_format=torch.channels_last)
-            loss = criterion(model(xb), y)
+            out = model(xb)
+            loss, _ = criterion(out if isinstance(out, list) else [out], y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

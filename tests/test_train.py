@@ -46,13 +46,15 @@ def test_divergence_on_a_non_finite_loss_keeps_the_history(tmp_path, monkeypatch
     real = T.build_loss
     steps = {"n": 0}
 
-    def nan_after_two_epochs(cfg):
-        loss = real(cfg)
+    def nan_after_two_epochs(cfg, counts):
+        loss = real(cfg, counts)
 
-        def wrapped(output, y):
+        def wrapped(outputs, y, *args):
             steps["n"] += 1
-            value = loss(output, y)
-            return value * float("nan") if steps["n"] > 2 * 17 else value  # 17 batches per smoke epoch
+            value, exit_idx = loss(outputs, y, *args)
+            return (value * float("nan") if steps["n"] > 2 * 17 else value), exit_idx  # 17 batches per epoch
+
+        wrapped.to = lambda device: wrapped
 
         return wrapped
 
