@@ -139,6 +139,7 @@ class Experiment:
     description: str
     settings: dict
     per_ratio: dict = field(default_factory=dict)  # {imbalance: {setting: value}}
+    ratios: tuple = (100, 50, 10)                  # the ratios the report ran it at
 
 
 _RESLT_REPORT = dict(head="reslt", branch_style="split", widths=(16, 32, 48), loss="reslt",
@@ -147,6 +148,25 @@ _RESLT_REPORT = dict(head="reslt", branch_style="split", widths=(16, 32, 48), lo
 
 def _reslt(alpha, **extra):
     return {**_RESLT_REPORT, "alpha": alpha, **extra}
+
+
+_ELF = dict(early_exits=True, widths=(16, 32, 64), head="cosine", exit_head="cosine", criterion="ldam", drw=True,
+            aggregation="accumulate", train_threshold=0.2, inference_threshold=0.5, grad_clip=5.0)
+
+
+def _hybrid(aggregation, criterion, train_threshold, inference_threshold, **extra):
+    """The report's simulated-loss hybrids (models 1-4, 7, 8, 12, 13): early exits without branches
+    (linear with CE, cosine with LDAM) trained with the simulated ResLT loss, a ResLT head (split,
+    16/32/48, alpha 0.95, per-branch loss) at the final exit."""
+    return {**_RESLT_REPORT, "alpha": 0.95, "early_exits": True, "exit_head": "cosine" if criterion == "ldam" else
+            "linear", "simulated": True, "aggregation": aggregation, "criterion": criterion,
+            "train_threshold": train_threshold, "inference_threshold": inference_threshold, **extra}
+
+
+def _full_power(aggregation, criterion, train_threshold, inference_threshold, **extra):
+    """The report's "full power" hybrids (models 5, 6, 14-16): a ResLT head at every exit, widths 15/30/63."""
+    return {**_hybrid(aggregation, criterion, train_threshold, inference_threshold, **extra), "widths": (15, 30, 63),
+            "exit_head": "reslt", "simulated": False}
 
 
 EXPERIMENTS = {e.name: e for e in [
@@ -167,6 +187,34 @@ EXPERIMENTS = {e.name: e for e in [
                     branch_classes=OFFICIAL_BRANCH_CLASSES, alpha=0.998, weight_decay=5e-4, nesterov=True,
                     normalize=True),
                per_ratio={10.0: {"alpha": 0.96}}),
+    *[Experiment(name, desc, settings, ratios=ratios) for name, desc, settings, ratios in (
+        ("elf-ldam-drw", "ELF baseline: exits after stages 1 and 2, cosine heads (LDAM's NormedLinear), LDAM + DRW, "
+         "accumulated exit losses, train threshold 0.2, inference 0.5 (our choice; 004 sweeps it), lr 0.1, "
+         "gradient clipping at norm 5 (our choice)", _ELF, (100, 50, 10)),
+        ("elf-ldam-drw-lr0.01", "ELF baseline as elf-ldam-drw with lr 0.01 (004's other setting)",
+         {**_ELF, "lr": 0.01}, (100, 50, 10)),
+        ("model1", "accumulative hybrid: linear early exits with the simulated ResLT loss, ResLT head at the final exit, "
+         "CE, thresholds 0.9 / 0.5, widths 16/32/48", _hybrid("accumulate", "ce", 0.9, 0.5), (100,)),
+        ("model2", "accumulative hybrid with LDAM (cosine early exits, no DRW: the report names none), thresholds "
+         "0.2 / 0.25", _hybrid("accumulate", "ldam", 0.2, 0.25), (100,)),
+        ("model3", "accumulative hybrid with LDAM, thresholds 0.8 / 0.25", _hybrid("accumulate", "ldam", 0.8, 0.25),
+         (100,)),
+        ("model4", "routed hybrid with LDAM, thresholds 0.5 / 0.5 (the report's run collapsed at epoch 111)",
+         _hybrid("routed", "ldam", 0.5, 0.5), (100,)),
+        ("model7", "routed hybrid, CE + label smoothing 0.1 + AutoAugment, thresholds 0.9 / 0.5",
+         _hybrid("routed", "ce", 0.9, 0.5, label_smoothing=0.1, autoaugment=True), (100,)),
+        ("model5", "full power (ResLT head at every exit, widths 15/30/63), accumulated, LDAM, thresholds 0.5 / 0.5",
+         _full_power("accumulate", "ldam", 0.5, 0.5), (100,)),
+        ("model6", "full power, accumulated, CE, thresholds 0.9 / 0.5", _full_power("accumulate", "ce", 0.9, 0.5), (100,)),
+        ("model14", "full power, routed, CE + AutoAugment (no label smoothing: the report names none), 0.9 / 0.5, "
+         "ratio 100", _full_power("routed", "ce", 0.9, 0.5, autoaugment=True), (100,)),
+        ("model15", "model14 at ratio 50", _full_power("routed", "ce", 0.9, 0.5, autoaugment=True), (50,)),
+        ("model16", "model14 at ratio 10", _full_power("routed", "ce", 0.9, 0.5, autoaugment=True), (10,)),
+        ("model8", "model7 with Mixup (lam ~ Beta(1, 1)) in place of AutoAugment, ratio 100",
+         _hybrid("routed", "ce", 0.9, 0.5, label_smoothing=0.1, mixup=True), (100,)),
+        ("model12", "model8 at ratio 50", _hybrid("routed", "ce", 0.9, 0.5, label_smoothing=0.1, mixup=True), (50,)),
+        ("model13", "model8 at ratio 10", _hybrid("routed", "ce", 0.9, 0.5, label_smoothing=0.1, mixup=True), (10,)),
+    )],
 ]}
 
 _FIELDS = {f.name for f in fields(TrainConfig)}
