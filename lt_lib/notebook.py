@@ -114,13 +114,40 @@ class Notebook:
             })
         return pd.DataFrame(rows).round(2)
 
+    def summary(self, run_id: str) -> dict | None:
+        return ResultsStore(self.results_dir).read(run_id)
+
+    def exit_table(self, runs: pd.DataFrame) -> pd.DataFrame:
+        """Per early-exit run: the share of test images leaving at each exit and their accuracy, the
+        expected FLOPs relative to the full network, and the best post-hoc threshold (test-selected)."""
+        rows = []
+        for r in runs.to_dict("records"):
+            s = self.summary(r["run_id"]) if r.get("status") in ("completed", "diverged") else None
+            ex = (s or {}).get("exits")
+            if not ex:
+                rows.append({"experiment": r["experiment"], "ratio": f"{r['imbalance']:g}", "status": "not run yet"})
+                continue
+            row = {"experiment": r["experiment"], "ratio": f"{r['imbalance']:g}", "status": s["status"],
+                   "thresholds (train / inference)": f"{ex['train_threshold']:g} / {ex['inference_threshold']:g}"}
+            for k, (f, a) in enumerate(zip(ex["fraction"], ex["accuracy"]), 1):
+                row[f"exit {k}: share %"] = 100 * f
+                row[f"exit {k}: acc %"] = a
+            row["FLOPs vs full"] = ex["flops_ratio"]
+            row["overall"] = s["final"]["overall"]
+            best = ex["best_threshold"]
+            row["best threshold (test-selected)"] = f"{best['threshold']:g}: {best['overall']:.2f}%"
+            rows.append(row)
+        return pd.DataFrame(rows).round(2)
+
     def history(self, run_id: str) -> pd.DataFrame:
         return ResultsStore(self.results_dir).history(run_id)
 
     # --------------------------------------------------------------------------------- figures
     def save(self, fig, name: str) -> Path:
         """Caption the figure with the profile that produced it and save figures/<name>.png."""
-        fig.text(0.99, 0.0, self.caption, ha="right", va="top", fontsize=7, color="0.4")
+        # below everything already drawn (tick labels and axis labels can reach under the axes)
+        bottom = fig.get_tightbbox(fig.canvas.get_renderer()).y0 / fig.get_figheight()
+        fig.text(0.99, bottom - 0.01, self.caption, ha="right", va="top", fontsize=7, color="0.4")
         self.figures_dir.mkdir(parents=True, exist_ok=True)
         path = self.figures_dir / f"{name}.png"
         fig.savefig(path, dpi=120, bbox_inches="tight")

@@ -113,5 +113,41 @@ def split_bars(df: pd.DataFrame, label: str = "model", title: str = ""):
     return fig
 
 
-__all__ = ["augment_views", "class_counts", "image_grid", "metric_against", "shade_splits", "split_bars",
+def exit_shares(history: pd.DataFrame, title: str):
+    """Share of training images leaving at each exit per epoch (the training rule), and of test
+    images (the inference rule) at each evaluation."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
+    for ax, prefix, label in ((axes[0], "train_exit_", "training rule"), (axes[1], "test_exit_", "inference rule")):
+        cols = [c for c in history.columns if c.startswith(prefix)]
+        h = history.dropna(subset=cols)
+        if h.empty:
+            ax.set_axis_off()
+            continue
+        ax.stackplot(h["epoch"], *(100 * h[c] for c in cols), labels=[f"exit {c[-1]}" for c in cols], alpha=0.8)
+        ax.set(xlabel="epoch", title=label, ylim=(0, 100))
+    axes[0].set_ylabel("images leaving at each exit (%)")
+    axes[0].legend(loc="lower left", fontsize=8)
+    fig.suptitle(title, y=1.03)
+    return fig
+
+
+def threshold_sweep(summaries: dict, title: str = ""):
+    """Accuracy and expected FLOPs (relative to the full network) against the inference threshold, one
+    line per run; the run's own inference threshold marked."""
+    fig, (acc_ax, flops_ax) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for name, s in summaries.items():
+        sweep = pd.DataFrame(s["exits"]["sweep"])
+        line, = acc_ax.plot(sweep["threshold"], sweep["overall"], "o-", ms=3, label=name)
+        flops_ax.plot(sweep["threshold"], 100 * sweep["flops_ratio"], "o-", ms=3, color=line.get_color())
+        t = s["exits"]["inference_threshold"]
+        acc_ax.axvline(t, color=line.get_color(), ls=":", lw=1)
+    acc_ax.set(xlabel="inference threshold", ylabel="test accuracy (%)", title="accuracy")
+    flops_ax.set(xlabel="inference threshold", ylabel="expected FLOPs (% of full network)", title="compute",
+                 ylim=(0, 105))
+    acc_ax.legend(fontsize=8)
+    fig.suptitle(title, y=1.03)
+    return fig
+
+
+__all__ = ["exit_shares", "threshold_sweep", "augment_views", "class_counts", "image_grid", "metric_against", "shade_splits", "split_bars",
            "training_curves"]

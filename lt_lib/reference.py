@@ -10,6 +10,8 @@ import pandas as pd
 
 _R000 = "seed 000 (ResLT implementation report)"
 _P003 = "seed 003 (ResLT paper, Table 5, ResNet-32)"
+_R002 = "seed 002 (hybrid report)"
+_R004 = "seed 004 (ELF implementation report)"
 
 # (who, experiment, imbalance, overall, many, medium, few, source)
 _ROWS = [
@@ -21,6 +23,29 @@ _ROWS = [
     ("report", "reslt-a0.95-aa-ls", 100, 75.33, 74.37, 65.93, 83.1, f"{_R000}, final ResLT table"),
     ("report", "reslt-a0.95-aa-ls", 50, 80.14, 80.5, 70.1, 87.4, f"{_R000}, final ResLT table"),
     ("report", "reslt-a0.95-aa-ls", 10, 86.78, 84.63, 79.23, 94.05, f"{_R000}, final ResLT table"),
+    ("report", "elf-ldam-drw", 100, 72.29, None, None, None, f"{_R004}, 0.1 LR table; {_R002}, Phase 6 table"),
+    ("report", "elf-ldam-drw", 50, 76.74, None, None, None,
+     f"{_R002}, Phase 6 table (004's 0.1 LR table says 76.45)"),
+    ("report", "elf-ldam-drw", 10, 82.67, None, None, None, f"{_R004}, 0.1 LR table; {_R002}, Phase 6 table"),
+    ("report", "elf-ldam-drw-lr0.01", 100, 69.19, None, None, None, f"{_R004}, 0.01 LR table"),
+    ("report", "elf-ldam-drw-lr0.01", 50, 74.02, None, None, None, f"{_R004}, 0.01 LR table"),
+    ("report", "elf-ldam-drw-lr0.01", 10, 80.82, None, None, None, f"{_R004}, 0.01 LR table"),
+    ("report", "model1", 100, 56.9, None, None, None, f"{_R002}, Model 1"),
+    ("report", "model2", 100, 64.94, None, None, None, f"{_R002}, Model 2"),
+    ("report", "model3", 100, 68.09, None, None, None, f"{_R002}, Model 3"),
+    ("report", "model4", 100, None, None, None, None, f"{_R002}, Model 4: CRASHED (10.00% from epoch 111)"),
+    ("report", "model7", 100, 78.99, 92.63, 72.43, 73.67, f"{_R002}, Model 7 table"),
+    ("report", "model5", 100, 60.26, 29.33, 57.1, 85.83, f"{_R002}, Model 5 table"),
+    ("report", "model6", 100, 62.71, 79.8, 56.0, 54.8, f"{_R002}, Model 6 table"),
+    ("report", "model14", 100, 78.94, 93.0, 72.3, 73.38, f"{_R002}, Phase 4 table"),
+    ("report", "model15", 50, 83.36, 92.3, 75.83, 82.3, f"{_R002}, Phase 4 table"),
+    ("report", "model16", 10, 89.32, 90.27, 81.93, 93.62, f"{_R002}, Phase 4 table"),
+    ("report", "model8", 100, 79.59, 90.4, 69.93, 78.72, f"{_R002}, Phase 5 table"),
+    ("report", "model12", 50, 82.89, 89.9, 75.97, 82.83, f"{_R002}, Phase 5 table"),
+    ("report", "model13", 10, 85.77, 83.63, 76.43, 94.38, f"{_R002}, Phase 5 table"),
+    ("paper", "elf", 100, 78.10, None, None, None, f"{_P003}, ELF(LDAM)+DRW row"),
+    ("paper", "elf", 50, 82.40, None, None, None, f"{_P003}, ELF(LDAM)+DRW row"),
+    ("paper", "elf", 10, 88.00, None, None, None, f"{_P003}, ELF(LDAM)+DRW row"),
     ("paper", "reslt", 100, 80.44, None, None, None, _P003),
     ("paper", "reslt", 50, 83.46, None, None, None, _P003),
     ("paper", "reslt", 10, 89.06, None, None, None, _P003),
@@ -32,9 +57,13 @@ _ROWS = [
 COLUMNS = ["who", "experiment", "imbalance", "overall", "many", "medium", "few", "source"]
 REFERENCE = pd.DataFrame(_ROWS, columns=COLUMNS)
 
-# Which paper row an experiment of ours is compared with.
+# Which paper row an experiment of ours is compared with: ELF for the ELF baselines, ResLT for the
+# rest (the report compares its hybrids with the ResLT paper's accuracy).
 PAPER_COUNTERPART = {name: "reslt" for name in (
-    "reslt-a0.9", "reslt-a0.95", "reslt-a0.99", "reslt-a0.995", "reslt-a0.95-aa", "reslt-a0.95-aa-ls", "reslt-paper")}
+    "reslt-a0.9", "reslt-a0.95", "reslt-a0.99", "reslt-a0.995", "reslt-a0.95-aa", "reslt-a0.95-aa-ls", "reslt-paper",
+    "model1", "model2", "model3", "model4", "model5", "model6", "model7", "model8", "model12", "model13", "model14",
+    "model15", "model16")}
+PAPER_COUNTERPART.update({"elf-ldam-drw": "elf", "elf-ldam-drw-lr0.01": "elf"})
 
 
 def lookup(who: str, experiment: str, imbalance: float, metric: str = "overall"):
