@@ -143,15 +143,15 @@ class Notebook:
         return ResultsStore(self.results_dir).history(run_id)
 
     # --------------------------------------------------------------------------------- figures
-    def save(self, fig, name: str) -> Path:
-        """Caption the figure with the profile that produced it and save figures/<name>.png."""
+    def save(self, fig, name: str) -> None:
+        """Caption the figure with the profile that produced it and save figures/<name>.png (the
+        figure is shown inline by the notebook as usual)."""
         # below everything already drawn (tick labels and axis labels can reach under the axes)
         bottom = fig.get_tightbbox(fig.canvas.get_renderer()).y0 / fig.get_figheight()
         fig.text(0.99, bottom - 0.01, self.caption, ha="right", va="top", fontsize=7, color="0.4")
         self.figures_dir.mkdir(parents=True, exist_ok=True)
         path = self.figures_dir / f"{name}.png"
         fig.savefig(path, dpi=120, bbox_inches="tight")
-        return path
 
 
 def setup(profile=None, device="auto", data_root=None, results_dir=None, figures_dir=None, runs_dir=None,
