@@ -254,13 +254,13 @@ def train(cfg: TrainConfig, *, device="auto", data_root=None, results_dir="resul
     ``<runs_dir>/<run_id>/checkpoint.pt``; without it an existing checkpoint is an error (never
     silently overwritten) unless ``force``. ``on_epoch_end(epoch, row)`` is called after each epoch.
     """
+    dev = resolve_device(device)
     store = ResultsStore(results_dir)
     cached = store.check_writable(cfg.run_id, cfg.config_hash, force)
     if cached is not None:
         if not quiet:
             print(f"{cfg.run_id}: already in {store.path(cfg.run_id)} (same config), not retrained")
         return cached
-    dev = resolve_device(device)
     run_dir = Path(runs_dir) / cfg.run_id
     ckpt_path = run_dir / CHECKPOINT
     ckpt = None

@@ -36,8 +36,10 @@ def test_counts_json():
     (["train", "ce", "--imbalance", "100", "--profile", "fast"], "error: unknown profile 'fast'"),
     (["train", "ce", "--imbalance", "100", "--profile", "quick", "--device", "tpu"], "error: unknown device"),
 ])
-def test_bad_input_is_one_line_and_exit_2(args, message):
-    rc, out, err = cli(*args)
+def test_bad_input_is_one_line_and_exit_2(args, message, tmp_path):
+    if args[0] == "train":  # never touch the project's results/ or runs/
+        args = [*args, "--results", tmp_path / "r", "--runs", tmp_path / "k"]
+    rc, out, err = cli(*args, cwd=tmp_path)
     assert rc == 2 and out == ""
     assert err.startswith(message) and err.count("\n") == 1
 
@@ -64,3 +66,14 @@ def test_train_smoke_writes_a_summary_then_reuses_it(tmp_path):
     assert (tmp_path / "r" / run_id / "history.csv").is_file()
     rc, out, _ = cli(*args, cwd=tmp_path)
     assert rc == 0 and "already in" in out
+
+
+def test_train_an_early_exit_model_from_the_cli(tmp_path):
+    rc, out, err = cli("train", "model7", "--imbalance", "100", "--profile", "smoke", "--epochs", "1",
+                       "--results", tmp_path / "r", "--runs", tmp_path / "k", "--quiet", cwd=tmp_path)
+    assert rc == 0, err
+    s = json.loads((tmp_path / "r" / "model7-ir100-s0-smoke-e1" / "summary.json").read_text())
+    exits = s["exits"]
+    assert set(exits) >= {"train_threshold", "inference_threshold", "fraction", "accuracy", "flops_ratio", "sweep"}
+    assert (exits["train_threshold"], exits["inference_threshold"]) == (0.9, 0.5)
+    assert all(set(row) == {"threshold", "overall", "flops_ratio"} for row in exits["sweep"])

@@ -10,7 +10,7 @@ from lt_lib.train import build_loss, build_model
 def test_every_experiment_builds_its_model_and_loss(name):
     cfg = resolve(name, 100, "full")
     model, loss = build_model(cfg), build_loss(cfg, long_tail_counts(100))
-    assert cfg.epochs == 200 and cfg.batch_size == 128 and cfg.lr == 0.1
+    assert cfg.epochs == 200 and cfg.batch_size == 128 and cfg.lr == (0.01 if name.endswith("lr0.01") else 0.1)
     if not cfg.early_exits:
         assert (cfg.head == "reslt") == (cfg.loss == "reslt") == loss.reslt_exits[0]
     assert model.widths == cfg.widths
