@@ -56,7 +56,8 @@ def cmd_report(args) -> int:
 
     outcomes = run_report(args.profile, args.notebooks, args.device, args.out, args.seeds,
                           train_missing=not args.no_train, retrain=args.retrain, data_root=args.data_root,
-                          results_dir=args.results, figures_dir=args.figures)
+                          results_dir=args.results, figures_dir=args.figures, dry_run=args.dry_run,
+                          html=not args.no_html)
     return 0 if all(o["status"] == "ok" for o in outcomes) else 1
 
 
@@ -84,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--force", action="store_true", help="overwrite a stored run or checkpoint")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=cmd_train)
-    r = sub.add_parser("report", help="run the notebooks headless (papermill), training missing runs")
+    r = sub.add_parser("report", help="train the runs the notebooks miss, then run the notebooks headless (papermill)")
     r.add_argument("--profile", default=None, help="smoke, quick or full (default: $LT_PROFILE or full)")
     r.add_argument("--notebooks", nargs="+", default=None, metavar="NN", help="which, e.g. 00 02 (default all)")
     r.add_argument("--device", default="auto")
@@ -95,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--figures", default=None, help="figures (default figures/; smoke: out/smoke/figures)")
     r.add_argument("--no-train", action="store_true", help="show stored runs only; mark the rest not run yet")
     r.add_argument("--retrain", action="store_true", help="train every run again (overwrites)")
+    r.add_argument("--dry-run", action="store_true", help="print the runs it would train, with estimated times")
+    r.add_argument("--no-html", action="store_true", help="no HTML copies of the executed notebooks")
     r.set_defaults(func=cmd_report)
     return p
 

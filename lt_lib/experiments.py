@@ -150,6 +150,13 @@ def _reslt(alpha, **extra):
     return {**_RESLT_REPORT, "alpha": alpha, **extra}
 
 
+_PAPER = dict(head="reslt", branch_style="bn", widths=(16, 32, 64), loss="reslt", branch_norm="pooled",
+              branch_classes=OFFICIAL_BRANCH_CLASSES, alpha=0.998, weight_decay=5e-4, nesterov=True, normalize=True)
+
+# reslt-paper -> reslt-a0.95-aa-ls, one setting at a time (notebook 08 "what explains the gap")
+GAP_VARIANTS = ("reslt-paper-split48", "reslt-paper-per-branch", "reslt-paper-report-subsets", "reslt-paper-a0.95",
+                "reslt-paper-wd2e-4", "reslt-paper-no-norm", "reslt-paper-aa-ls")
+
 _ELF = dict(early_exits=True, widths=(16, 32, 64), head="cosine", exit_head="cosine", criterion="ldam", drw=True,
             aggregation="accumulate", train_threshold=0.2, inference_threshold=0.5, grad_clip=5.0)
 
@@ -183,10 +190,19 @@ EXPERIMENTS = {e.name: e for e in [
                _reslt(0.95, autoaugment=True, label_smoothing=0.1)),
     Experiment("reslt-paper", "paper/official ResLT: 64 channels, bn branches, pooled loss, official subsets, "
                "alpha 0.998 (ratios 100, 50) / 0.96 (10), wd 5e-4, Nesterov, mean/std normalization",
-               dict(head="reslt", branch_style="bn", widths=(16, 32, 64), loss="reslt", branch_norm="pooled",
-                    branch_classes=OFFICIAL_BRANCH_CLASSES, alpha=0.998, weight_decay=5e-4, nesterov=True,
-                    normalize=True),
-               per_ratio={10.0: {"alpha": 0.96}}),
+               _PAPER, per_ratio={10.0: {"alpha": 0.96}}),
+    # One factor at a time from the paper's setting to the report's: what explains the report's gap.
+    *[Experiment(f"reslt-paper-{suffix}", f"reslt-paper with one setting of the report's final ResLT: {what}",
+                 {**_PAPER, **change}, ratios=(100,)) for suffix, what, change in (
+        ("split48", "the split head (one 1x1 conv, groups=3) on 16/32/48 channels",
+         dict(branch_style="split", widths=(16, 32, 48))),
+        ("per-branch", "branch loss averaged per branch", dict(branch_norm="per_branch")),
+        ("report-subsets", "branch subsets medium+few = 3-9, few = 6-9", dict(branch_classes=REPORT_BRANCH_CLASSES)),
+        ("a0.95", "alpha 0.95", dict(alpha=0.95)),
+        ("wd2e-4", "weight decay 2e-4, no Nesterov", dict(weight_decay=2e-4, nesterov=False)),
+        ("no-norm", "inputs in [0, 1], no mean/std normalization", dict(normalize=False)),
+        ("aa-ls", "AutoAugment + label smoothing 0.1", dict(autoaugment=True, label_smoothing=0.1)),
+    )],
     *[Experiment(name, desc, settings, ratios=ratios) for name, desc, settings, ratios in (
         ("elf-ldam-drw", "ELF baseline: exits after stages 1 and 2, cosine heads (LDAM's NormedLinear), LDAM + DRW, "
          "accumulated exit losses, train threshold 0.2, inference 0.5 (our choice; 004 sweeps it), lr 0.1, "

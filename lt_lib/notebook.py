@@ -20,6 +20,7 @@ import pandas as pd
 from .experiments import PROFILES, get_profile, resolve
 from .reference import lookup, paper_overall
 from .results import ResultsStore, load_results
+from .stats import aggregate
 
 
 def project_root(start=None) -> Path:
@@ -62,12 +63,13 @@ class Notebook:
             return self.configs(experiments, ratios)
         return [c for c in self.configs(experiments, ratios) if store.stored_hash(c.run_id) != c.config_hash]
 
-    def runs(self, experiments, ratios=(100,)) -> pd.DataFrame:
+    def runs(self, experiments, ratios=(100,), train: bool = True) -> pd.DataFrame:
         """Stored runs of these experiments x ratios x seeds; missing ones are trained first (when
-        ``train_missing``) or listed as "not run yet". One row per run, in the order asked."""
-        from .train import estimate_seconds, resolve_device, train
+        ``train_missing``) or listed as "not run yet". One row per run, in the order asked.
+        ``train=False`` only reads the store (for tables that gather other notebooks' runs)."""
+        from .train import estimate_seconds, resolve_device, train as train_run
 
-        todo = self.missing(experiments, ratios)
+        todo = self.missing(experiments, ratios) if train else []
         if todo:
             dev = resolve_device(self.device)
             est = {c.run_id: estimate_seconds(c, dev) for c in todo}
@@ -78,7 +80,7 @@ class Notebook:
                 print(f"  {c.run_id:<40} ~{est[c.run_id] / 60:.1f} min")
             if self.train_missing:
                 for c in todo:
-                    train(c, device=self.device, data_root=self.data_root, results_dir=self.results_dir,
+                    train_run(c, device=self.device, data_root=self.data_root, results_dir=self.results_dir,
                           runs_dir=self.runs_dir, force=self.retrain, quiet=True)
                     print(f"  done: {c.run_id}")
         table = load_results(self.results_dir).set_index("run_id")
@@ -92,25 +94,32 @@ class Notebook:
         return pd.DataFrame(rows)
 
     def compare(self, runs: pd.DataFrame) -> pd.DataFrame:
-        """Ours (final epoch) next to the report's and the paper's numbers, with the gaps; the best
-        epoch beside it, labelled (it is selected on the test set)."""
+        """Ours (final epoch; mean over the seeds present, with the sample std from two seeds on and
+        the count n) next to the report's and the paper's numbers, with the gaps; the best epoch
+        beside it, labelled (it is selected on the test set). One row per experiment x ratio."""
+        nan = float("nan")
+        stats = aggregate(runs).set_index(["experiment", "imbalance"])
         rows = []
-        for r in runs.to_dict("records"):
-            done = r.get("status") in ("completed", "diverged")
-            ours = {k: (r[k] if done else float("nan")) for k in ("overall", "many", "medium", "few")}
-            report = {k: lookup("report", r["experiment"], r["imbalance"], k) for k in ours}
-            paper = paper_overall(r["experiment"], r["imbalance"])
-            nan = float("nan")
+        for (experiment, imbalance), group in runs.groupby(["experiment", "imbalance"], sort=False):
+            have = (experiment, imbalance) in stats.index
+            st = stats.loc[(experiment, imbalance)] if have else {}
+            n = int(st["n"]) if have else 0
+            finished = sorted(set(group["status"]) & {"completed", "diverged"})
+            status = "not run yet" if not n else ", ".join(finished) + (f" ({n} of {len(group)} seeds)"
+                                                                          if n < len(group) else "")
+            ours = {k: st[f"{k}_mean"] if have else nan for k in ("overall", "many", "medium", "few")}
+            report = {k: lookup("report", experiment, imbalance, k) for k in ours}
+            report = {k: nan if v is None else v for k, v in report.items()}
+            paper = paper_overall(experiment, imbalance)
+            paper = nan if paper is None else paper
             rows.append({
-                "experiment": r["experiment"], "ratio": f"{r['imbalance']:g}", "seed": r["seed"],
-                "status": r["status"] if done else "not run yet",
-                "ours": ours["overall"], "report": report["overall"] if report["overall"] is not None else nan,
-                "paper": paper if paper is not None else nan,
-                "ours - report": ours["overall"] - report["overall"] if report["overall"] is not None else nan,
-                "ours - paper": ours["overall"] - paper if paper is not None else nan,
-                "best epoch (test-selected)": r.get("best_overall", nan) if done else nan,
-                **{f"{k}": ours[k] for k in ("many", "medium", "few")},
-                **{f"report {k}": report[k] if report[k] is not None else nan for k in ("many", "medium", "few")},
+                "experiment": experiment, "ratio": f"{imbalance:g}", "n": n, "status": status,
+                "ours": ours["overall"], "± std": st["overall_std"] if have else nan,
+                "report": report["overall"], "paper": paper,
+                "ours - report": ours["overall"] - report["overall"], "ours - paper": ours["overall"] - paper,
+                "best epoch (test-selected)": st["best_overall_mean"] if have else nan,
+                **{k: ours[k] for k in ("many", "medium", "few")},
+                **{f"report {k}": report[k] for k in ("many", "medium", "few")},
             })
         return pd.DataFrame(rows).round(2)
 

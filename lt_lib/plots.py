@@ -149,5 +149,23 @@ def threshold_sweep(summaries: dict, title: str = ""):
     return fig
 
 
-__all__ = ["exit_shares", "threshold_sweep", "augment_views", "class_counts", "image_grid", "metric_against", "shade_splits", "split_bars",
+def accuracy_vs_flops(summaries: dict, title: str = ""):
+    """The trade-off early exits exist for: test accuracy against expected inference FLOPs (% of the
+    full network), one curve per run from its threshold sweep, its own inference threshold as a
+    large marker. ``summaries``: {label: summary with ``exits``}."""
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for name, s in summaries.items():
+        ex = s["exits"]
+        sweep = pd.DataFrame(ex["sweep"])
+        line, = ax.plot(100 * sweep["flops_ratio"], sweep["overall"], "o-", ms=2.5, lw=1, alpha=0.8, label=name)
+        ax.plot(100 * ex["flops_ratio"], s["final"]["overall"], "o", ms=8, color=line.get_color(),
+                markeredgecolor="black")
+    ax.set(xlabel="expected inference FLOPs (% of the full network)", ylabel="test accuracy (%)", title=title)
+    ax.legend(fontsize=7, ncols=2, loc="lower right")
+    ax.text(0.01, 0.99, "curves: inference-threshold sweep (0.10-1.0); large dots: the report's threshold",
+            transform=ax.transAxes, va="top", fontsize=7, color="0.35")
+    return fig
+
+
+__all__ = ["accuracy_vs_flops", "exit_shares", "threshold_sweep", "augment_views", "class_counts", "image_grid", "metric_against", "shade_splits", "split_bars",
            "training_curves"]

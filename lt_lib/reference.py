@@ -2,7 +2,8 @@
 
 ``REFERENCE`` has one row per (who, experiment, imbalance): who is ``report`` (the report being
 reproduced) or ``paper`` (the ResLT paper, Table 5); accuracies in percent; ``None`` where the source
-gives no number. ``reference_table(experiments, ratios)`` returns them as a DataFrame for notebooks.
+gives no number. The paper's baselines (Mixup, Focal, LDAM, BBN, CB-Focal, CE+DRW, CE+DRS, LDAM+DRW)
+are rows of who ``paper`` too; ``PAPER_BASELINES`` names them. ``reference_table(experiments, ratios)`` returns them as a DataFrame for notebooks.
 """
 from __future__ import annotations
 
@@ -46,6 +47,29 @@ _ROWS = [
     ("paper", "elf", 100, 78.10, None, None, None, f"{_P003}, ELF(LDAM)+DRW row"),
     ("paper", "elf", 50, 82.40, None, None, None, f"{_P003}, ELF(LDAM)+DRW row"),
     ("paper", "elf", 10, 88.00, None, None, None, f"{_P003}, ELF(LDAM)+DRW row"),
+    ("paper", "mixup", 100, 73.06, None, None, None, f"{_P003}, Mixup row (a baseline)"),
+    ("paper", "mixup", 50, 77.82, None, None, None, f"{_P003}, Mixup row (a baseline)"),
+    ("paper", "mixup", 10, 87.10, None, None, None, f"{_P003}, Mixup row (a baseline)"),
+    ("paper", "focal", 100, 70.38, None, None, None, f"{_P003}, Focal row (a baseline)"),
+    ("paper", "focal", 50, 76.72, None, None, None, f"{_P003}, Focal row (a baseline)"),
+    ("paper", "focal", 10, 86.66, None, None, None, f"{_P003}, Focal row (a baseline)"),
+    ("paper", "ldam", 100, 73.35, None, None, None, f"{_P003}, LDAM row (a baseline)"),
+    ("paper", "ldam", 10, 86.96, None, None, None, f"{_P003}, LDAM row (a baseline)"),
+    ("paper", "bbn", 100, 79.82, None, None, None, f"{_P003}, BBN row (a baseline)"),
+    ("paper", "bbn", 50, 82.18, None, None, None, f"{_P003}, BBN row (a baseline)"),
+    ("paper", "bbn", 10, 88.32, None, None, None, f"{_P003}, BBN row (a baseline)"),
+    ("paper", "cb-focal", 100, 74.57, None, None, None, f"{_P003}, CB-Focal row (a baseline)"),
+    ("paper", "cb-focal", 50, 79.27, None, None, None, f"{_P003}, CB-Focal row (a baseline)"),
+    ("paper", "cb-focal", 10, 87.10, None, None, None, f"{_P003}, CB-Focal row (a baseline)"),
+    ("paper", "ce-drw", 100, 76.34, None, None, None, f"{_P003}, CE+DRW row (a baseline)"),
+    ("paper", "ce-drw", 50, 79.97, None, None, None, f"{_P003}, CE+DRW row (a baseline)"),
+    ("paper", "ce-drw", 10, 87.56, None, None, None, f"{_P003}, CE+DRW row (a baseline)"),
+    ("paper", "ce-drs", 100, 75.61, None, None, None, f"{_P003}, CE+DRS row (a baseline)"),
+    ("paper", "ce-drs", 50, 79.81, None, None, None, f"{_P003}, CE+DRS row (a baseline)"),
+    ("paper", "ce-drs", 10, 87.38, None, None, None, f"{_P003}, CE+DRS row (a baseline)"),
+    ("paper", "ldam-drw", 100, 77.03, None, None, None, f"{_P003}, LDAM+DRW row (a baseline)"),
+    ("paper", "ldam-drw", 50, 81.03, None, None, None, f"{_P003}, LDAM+DRW row (a baseline)"),
+    ("paper", "ldam-drw", 10, 88.16, None, None, None, f"{_P003}, LDAM+DRW row (a baseline)"),
     ("paper", "reslt", 100, 80.44, None, None, None, _P003),
     ("paper", "reslt", 50, 83.46, None, None, None, _P003),
     ("paper", "reslt", 10, 89.06, None, None, None, _P003),
@@ -53,6 +77,8 @@ _ROWS = [
     ("paper", "reslt-strong-aug", 50, 85.17, None, None, None, f"{_P003}, mixup + autoaugment"),
     ("paper", "reslt-strong-aug", 10, 89.70, None, None, None, f"{_P003}, mixup + autoaugment"),
 ]
+
+PAPER_BASELINES = ("mixup", "focal", "ldam", "bbn", "cb-focal", "ce-drw", "ce-drs", "ldam-drw")
 
 COLUMNS = ["who", "experiment", "imbalance", "overall", "many", "medium", "few", "source"]
 REFERENCE = pd.DataFrame(_ROWS, columns=COLUMNS)

@@ -411,7 +411,8 @@ def measure_images_per_second(cfg: TrainConfig, device="cpu", steps: int = 3) ->
     """Training images/s of this config's model, loss and augmentation on ``device``, from a few steps
     on random images (after one warm-up step)."""
     dev = resolve_device(device)
-    key = (cfg.widths, cfg.head, cfg.branch_style, cfg.loss, cfg.autoaugment, cfg.batch_size, str(dev))
+    key = (cfg.widths, cfg.head, cfg.branch_style, cfg.loss, cfg.early_exits, cfg.exit_head, cfg.criterion,
+           cfg.autoaugment, cfg.batch_size, str(dev))
     if key not in _IPS_CACHE:
         g = torch.Generator().manual_seed(0)
         model = build_model(cfg).to(dev, memory_format=torch.channels_last)

@@ -1,0 +1,61 @@
+"""Statistics over seeds: mean, std and count per experiment x ratio x profile.
+
+A cell of a table pools the seeds of ONE experiment at ONE ratio under ONE profile: quick and full
+runs are never averaged together. Only finished runs (completed or diverged) count. The std is the
+sample std (ddof 1) and exists only from two seeds on: a single seed shows its number and n = 1,
+never a made-up spread.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from .results import atomic_write_text, load_results
+
+METRICS = ("overall", "many", "medium", "few", "best_overall")
+FINISHED = ("completed", "diverged")
+KEYS = ["experiment", "imbalance", "profile"]
+
+
+def aggregate(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per (experiment, imbalance, profile) with ``n``, ``seeds`` and ``<metric>_mean`` /
+    ``<metric>_std`` for overall, many, medium, few and best_overall (the test-selected best epoch).
+
+    ``runs`` has load_results' columns; rows with another status (e.g. "not run yet") are ignored.
+    """
+    columns = [*KEYS, "n", "seeds", *(f"{m}_{s}" for m in METRICS for s in ("mean", "std"))]
+    done = runs[runs["status"].isin(FINISHED)] if len(runs) else runs
+    if done.empty:
+        return pd.DataFrame(columns=columns)
+    rows = []
+    for key, group in done.groupby(KEYS, sort=False):
+        row = dict(zip(KEYS, key), n=len(group), seeds=" ".join(str(int(s)) for s in sorted(group["seed"])))
+        for m in METRICS:
+            values = pd.to_numeric(group[m], errors="coerce").dropna()
+            row[f"{m}_mean"] = values.mean() if len(values) else math.nan
+            row[f"{m}_std"] = values.std(ddof=1) if len(values) > 1 else math.nan
+        rows.append(row)
+    return pd.DataFrame(rows, columns=columns)
+
+
+def mean_std(mean: float, std: float, n: int, digits: int = 2) -> str:
+    """'75.33 ± 0.41 (n=3)'; one seed: '75.33 (n=1)'; no run: 'not run yet'."""
+    if not n or mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return "not run yet"
+    if n > 1 and not math.isnan(std):
+        return f"{mean:.{digits}f} ± {std:.{digits}f} (n={n})"
+    return f"{mean:.{digits}f} (n={n})"
+
+
+def write_summary_csv(results_dir="results", path=None) -> pd.DataFrame:
+    """``results/summary.csv``: one row per experiment x ratio x profile with mean, std, n and the
+    best-epoch mean; returns the table."""
+    table = aggregate(load_results(results_dir))
+    out = table.rename(columns={"overall_mean": "mean", "overall_std": "std", "best_overall_mean": "best_epoch_mean"})
+    out = out[["experiment", "imbalance", "profile", "n", "seeds", "mean", "std", "best_epoch_mean",
+               "many_mean", "medium_mean", "few_mean"]].sort_values(["profile", "experiment", "imbalance"])
+    path = Path(path) if path else Path(results_dir) / "summary.csv"
+    atomic_write_text(path, out.round(2).to_csv(index=False))
+    return out

@@ -1,0 +1,135 @@
+"""Statistics over seeds, the published numbers, the report's plan and the one-factor variants."""
+import json
+import math
+import re
+
+import nbformat
+import pandas as pd
+import pytest
+
+from lt_lib.experiments import EXPERIMENTS, GAP_VARIANTS, resolve
+from lt_lib.notebook import Notebook, project_root
+from lt_lib.reference import PAPER_BASELINES, REFERENCE, lookup, paper_overall
+from lt_lib.report import HEADLINE, NOTEBOOK_RUNS, run_report
+from lt_lib.results import ResultsStore
+from lt_lib.stats import aggregate, mean_std, write_summary_csv
+
+
+def stored(store, experiment, ratio, seed, profile, overall, status="completed"):
+    cfg = resolve(experiment, ratio, profile, seed)
+    summary = {"run_id": cfg.run_id, "experiment": experiment, "imbalance": float(ratio), "seed": seed,
+               "profile": profile, "status": status, "epochs_completed": cfg.epochs,
+               "final": {"overall": overall, "many": overall + 10, "medium": overall, "few": overall - 10},
+               "best": {"overall": overall + 1, "epoch": 3}, "config": cfg.to_dict(), "config_hash": cfg.config_hash,
+               "provenance": {"device": "cpu:test", "wall_seconds": 1.0}}
+    store.write(summary, [])
+    return cfg
+
+
+@pytest.fixture
+def hand_made(tmp_path):
+    """ce at ratio 100: three quick seeds (70, 72, 77) and one full seed (80); reslt-a0.9: one quick seed."""
+    store = ResultsStore(tmp_path / "results")
+    for seed, overall in ((0, 70.0), (1, 72.0), (2, 77.0)):
+        stored(store, "ce", 100, seed, "quick", overall)
+    stored(store, "ce", 100, 0, "full", 80.0)
+    stored(store, "reslt-a0.9", 100, 0, "quick", 50.0)
+    return tmp_path / "results"
+
+
+def test_mean_std_and_n_per_experiment_ratio_and_profile(hand_made):
+    from lt_lib.results import load_results
+
+    table = aggregate(load_results(hand_made)).set_index(["experiment", "profile"])
+    ce = table.loc[("ce", "quick")]
+    assert ce["n"] == 3 and ce["seeds"] == "0 1 2"
+    assert ce["overall_mean"] == pytest.approx(73.0)
+    assert ce["overall_std"] == pytest.approx(math.sqrt(((70 - 73) ** 2 + (72 - 73) ** 2 + (77 - 73) ** 2) / 2))
+    assert ce["many_mean"] == pytest.approx(83.0) and ce["best_overall_mean"] == pytest.approx(74.0)
+    full = table.loc[("ce", "full")]  # never pooled with the quick runs
+    assert full["n"] == 1 and full["overall_mean"] == 80.0 and math.isnan(full["overall_std"])
+    assert mean_std(73.0, ce["overall_std"], 3) == "73.00 ± 3.61 (n=3)"
+    assert mean_std(80.0, math.nan, 1) == "80.00 (n=1)"  # one seed: no made-up spread
+    assert mean_std(math.nan, math.nan, 0) == "not run yet"
+
+
+def test_runs_not_finished_are_not_counted():
+    runs = pd.DataFrame([
+        {"experiment": "ce", "imbalance": 100.0, "profile": "quick", "seed": 0, "status": "completed",
+         "overall": 60.0, "many": 1.0, "medium": 1.0, "few": 1.0, "best_overall": 61.0},
+        {"experiment": "ce", "imbalance": 100.0, "profile": "quick", "seed": 1, "status": "not run yet",
+         "overall": None, "many": None, "medium": None, "few": None, "best_overall": None}])
+    row = aggregate(runs).iloc[0]
+    assert row["n"] == 1 and row["overall_mean"] == 60.0 and math.isnan(row["overall_std"])
+    assert aggregate(runs.iloc[1:]).empty
+
+
+def test_summary_csv_has_one_row_per_experiment_ratio_profile(hand_made):
+    write_summary_csv(hand_made)
+    csv = pd.read_csv(hand_made / "summary.csv")
+    assert list(csv.columns[:8]) == ["experiment", "imbalance", "profile", "n", "seeds", "mean", "std",
+                                     "best_epoch_mean"]
+    assert len(csv) == 3
+    quick = csv[(csv.experiment == "ce") & (csv.profile == "quick")].iloc[0]
+    assert (quick["n"], quick["mean"], quick["std"]) == (3, 73.0, 3.61)
+    assert ResultsStore(hand_made).summaries()[0]["run_id"]  # the csv does not disturb the store
+
+
+def test_compare_pools_seeds_and_shows_partial_sets(hand_made):
+    nb = Notebook(profile="quick", device="cpu", data_root=hand_made, results_dir=hand_made, figures_dir=hand_made,
+                  runs_dir=hand_made, seeds=(0, 1, 2), retrain=False, train_missing=False)
+    table = nb.compare(nb.runs(["ce", "reslt-a0.9"], ratios=[100], train=False)).set_index("experiment")
+    assert table.loc["ce", "n"] == 3 and table.loc["ce", "ours"] == 73.0 and table.loc["ce", "± std"] == 3.61
+    assert table.loc["reslt-a0.9", "status"] == "completed (1 of 3 seeds)"
+    assert table.loc["reslt-a0.9", "ours - report"] == pytest.approx(50.0 - 72.0)
+    assert math.isnan(table.loc["reslt-a0.9", "± std"])
+
+
+def test_reference_numbers_and_their_lookup():
+    assert lookup("report", "reslt-a0.95-aa-ls", 50, "few") == 87.4
+    assert [lookup("paper", "reslt", r) for r in (100, 50, 10)] == [80.44, 83.46, 89.06]
+    assert [lookup("paper", "reslt-strong-aug", r) for r in (100, 50, 10)] == [82.40, 85.17, 89.70]
+    assert [lookup("paper", "elf", r) for r in (100, 50, 10)] == [78.10, 82.40, 88.00]
+    assert [lookup("report", "elf-ldam-drw", r) for r in (100, 50, 10)] == [72.29, 76.74, 82.67]
+    assert lookup("paper", "ldam", 50) is None and lookup("paper", "ldam-drw", 100) == 77.03
+    assert lookup("report", "model4", 100) is None  # crashed: no number
+    assert lookup("report", "model16", 10, "many") == 90.27 and lookup("report", "nothing", 100) is None
+    assert paper_overall("model7", 100) == 80.44 and paper_overall("elf-ldam-drw", 10) == 88.0
+    assert set(PAPER_BASELINES) <= set(REFERENCE.experiment) and REFERENCE.source.str.startswith("seed 00").all()
+
+
+def test_gap_variants_move_exactly_one_setting_to_the_reports():
+    paper, report = resolve("reslt-paper", 100).to_dict(), resolve("reslt-a0.95-aa-ls", 100).to_dict()
+    moved = set()
+    for name in GAP_VARIANTS:
+        variant = resolve(name, 100).to_dict()
+        changed = {k for k in variant if k != "experiment" and variant[k] != paper[k]}
+        assert changed and all(variant[k] == report[k] for k in changed), name
+        moved |= changed
+    # together they cover every setting in which the two differ
+    assert moved == {k for k in paper if k != "experiment" and paper[k] != report[k]}
+
+
+def test_notebook_runs_match_the_notebooks():
+    pattern = re.compile(r"nb\.runs\(\[([^\]]*)\],\s*ratios=\[([^\]]*)\]\)")
+    for path in sorted((project_root() / "notebooks").glob("0[0-9]_*.ipynb")):
+        source = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
+        found = {(e.strip(' "\n'), float(r)) for names, ratios in pattern.findall(source)
+                 for e in names.split(",") for r in ratios.split(",")}
+        listed = {(e, float(r)) for e, ratios in NOTEBOOK_RUNS.get(path.name[:2], ()) for r in ratios}
+        assert found == listed, path.name
+    assert set(HEADLINE) <= set(EXPERIMENTS)
+
+
+def test_dry_run_lists_exactly_the_missing_runs_headline_first(tmp_path, capsys):
+    store = ResultsStore(tmp_path / "results")
+    stored(store, "model7", 100, 0, "smoke", 30.0)
+    outcomes = run_report("smoke", ["05"], device="cpu", seeds=(0, 1), results_dir=tmp_path / "results",
+                          out=tmp_path / "out", dry_run=True)
+    assert outcomes == []
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("3 run(s) to train, estimated") and "on cpu" in lines[0]
+    listed = [line.split()[0] for line in lines[1:]]
+    # seed 0 first; within seed 1 the headline model7 before model4
+    assert listed == ["model4-ir100-s0-smoke", "model7-ir100-s1-smoke", "model4-ir100-s1-smoke"]
+    assert not (tmp_path / "out").exists() and not (tmp_path / "results" / "model4-ir100-s0-smoke").exists()
