@@ -20,7 +20,7 @@ import pandas as pd
 from .experiments import PROFILES, get_profile, resolve
 from .reference import lookup, paper_overall
 from .results import ResultsStore, load_results
-from .stats import aggregate
+from .stats import FINISHED, aggregate
 
 
 def project_root(start=None) -> Path:
@@ -104,7 +104,7 @@ class Notebook:
             have = (experiment, imbalance) in stats.index
             st = stats.loc[(experiment, imbalance)] if have else {}
             n = int(st["n"]) if have else 0
-            finished = sorted(set(group["status"]) & {"completed", "diverged"})
+            finished = sorted(set(group["status"]) & set(FINISHED))
             status = "not run yet" if not n else ", ".join(finished) + (f" ({n} of {len(group)} seeds)"
                                                                           if n < len(group) else "")
             ours = {k: st[f"{k}_mean"] if have else nan for k in ("overall", "many", "medium", "few")}
@@ -131,7 +131,7 @@ class Notebook:
         expected FLOPs relative to the full network, and the best post-hoc threshold (test-selected)."""
         rows = []
         for r in runs.to_dict("records"):
-            s = self.summary(r["run_id"]) if r.get("status") in ("completed", "diverged") else None
+            s = self.summary(r["run_id"]) if r.get("status") in FINISHED else None
             ex = (s or {}).get("exits")
             if not ex:
                 rows.append({"experiment": r["experiment"], "ratio": f"{r['imbalance']:g}", "status": "not run yet"})
