@@ -1,4 +1,4 @@
-"""Command line: ``python -m lt_lib {list,counts,train,report}``. Bad input ends with one line and exit code 2."""
+"""Command line: ``python -m lt_lib {list,counts,train,train-many,report,bench}``. Bad input ends with one line and exit code 2."""
 from __future__ import annotations
 
 import argparse
@@ -37,6 +37,20 @@ def cmd_counts(args) -> int:
     return 0
 
 
+def _engine_options(args) -> dict:
+    options = {"precision": args.precision, "compile": args.compile, "channels_last": args.channels_last}
+    if args.eval_batch is not None:
+        options["eval_batch"] = args.eval_batch
+    return options
+
+
+def _threads(args) -> None:
+    if getattr(args, "threads", None):
+        import torch
+
+        torch.set_num_threads(args.threads)
+
+
 def cmd_train(args) -> int:
     from .train import train  # torch-heavy imports only where needed
 
@@ -44,10 +58,31 @@ def cmd_train(args) -> int:
         import os
 
         os.environ["LT_DOWNLOAD"] = "1"
+    _threads(args)
     for seed in args.seeds:
         cfg = resolve(args.experiment, args.imbalance, args.profile, seed, epochs=args.epochs)
         train(cfg, device=args.device, data_root=args.data_root, results_dir=args.results, runs_dir=args.runs,
-              resume=args.resume, force=args.force, quiet=args.quiet)
+              resume=args.resume, force=args.force, quiet=args.quiet, engine=_engine_options(args))
+    return 0
+
+
+def cmd_train_many(args) -> int:
+    from .parallel import train_many
+
+    configs = [resolve(name, ratio, args.profile, seed, epochs=args.epochs)
+               for seed in args.seeds for name in args.experiments for ratio in args.imbalance]
+    outcomes = train_many(configs, args.jobs, args.threads, args.device, data_root=args.data_root,
+                          results_dir=args.results, runs_dir=args.runs, resume=True, force=args.force,
+                          engine=_engine_options(args))
+    return 0 if all(o["status"] != "failed" for o in outcomes) else 1
+
+
+def cmd_bench(args) -> int:
+    from .bench import run_bench
+
+    _threads(args)
+    run_bench(args.device, args.data_root, args.steps, args.warmup, args.workers, _engine_options(args), args.runs,
+              args.json, concurrency=args.concurrency, rounds=args.rounds)
     return 0
 
 
@@ -57,8 +92,26 @@ def cmd_report(args) -> int:
     outcomes = run_report(args.profile, args.notebooks, args.device, args.out, args.seeds,
                           train_missing=not args.no_train, retrain=args.retrain, data_root=args.data_root,
                           results_dir=args.results, figures_dir=args.figures, dry_run=args.dry_run,
-                          html=not args.no_html)
+                          html=not args.no_html, jobs=args.jobs, engine=_engine_options(args))
     return 0 if all(o["status"] == "ok" for o in outcomes) else 1
+
+
+def _add_engine_args(p) -> None:
+    g = p.add_argument_group("engine (speed and rounding, not what is trained)")
+    g.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
+                   help="auto: bf16 autocast on CUDA and on CPUs with AMX/AVX512-BF16, else fp32")
+    g.add_argument("--compile", default="auto", choices=("auto", "on", "off"),
+                   help="torch.compile the model (auto: on CUDA only)")
+    g.add_argument("--channels-last", default="auto", choices=("auto", "on", "off", "eval"),
+                   help="auto: on for CUDA; on a CPU evaluation only (CPU BatchNorm backward is less exact on it)")
+    g.add_argument("--eval-batch", type=int, default=None, help="evaluation batch (default 500 on CPU, 5000 on CUDA)")
+    g.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's choice)")
+
+
+def _add_data_args(p) -> None:
+    p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
+    p.add_argument("--data-root", default=None, help="folder with cifar10.npz or cifar-10-batches-py "
+                                                     "(default $LT_DATA or ./data)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,16 +128,28 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", "--seeds", dest="seeds", type=int, nargs="+", default=[0], metavar="S")
     t.add_argument("--profile", default="full", help="smoke, quick or full (default full)")
     t.add_argument("--epochs", type=int, default=None, help="override the profile's epochs (run id gets -eN)")
-    t.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
-    t.add_argument("--data-root", default=None, help="folder with cifar10.npz or cifar-10-batches-py "
-                                                     "(default $LT_DATA or ./data)")
+    _add_data_args(t)
     t.add_argument("--download", action="store_true", help="allow torchvision to download CIFAR-10")
     t.add_argument("--results", default="results", help="results store (default ./results)")
     t.add_argument("--runs", default="runs", help="checkpoints and weights (default ./runs)")
     t.add_argument("--resume", action="store_true", help="continue from the run's checkpoint")
     t.add_argument("--force", action="store_true", help="overwrite a stored run or checkpoint")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_engine_args(t)
     t.set_defaults(func=cmd_train)
+    m = sub.add_parser("train-many", help="train several runs at once in worker processes (stored runs skipped)")
+    m.add_argument("experiments", nargs="+")
+    m.add_argument("--imbalance", type=_ratio, nargs="+", required=True)
+    m.add_argument("--seed", "--seeds", dest="seeds", type=int, nargs="+", default=[0], metavar="S")
+    m.add_argument("--profile", default="full", help="smoke, quick or full (default full)")
+    m.add_argument("--epochs", type=int, default=None)
+    m.add_argument("--jobs", type=int, default=1, help="runs at once (default 1; measure with bench --concurrency)")
+    _add_data_args(m)
+    m.add_argument("--results", default="results")
+    m.add_argument("--runs", default="runs")
+    m.add_argument("--force", action="store_true", help="overwrite stored runs")
+    _add_engine_args(m)
+    m.set_defaults(func=cmd_train_many)
     r = sub.add_parser("report", help="train the runs the notebooks miss, then run the notebooks headless (papermill)")
     r.add_argument("--profile", default=None, help="smoke, quick or full (default: $LT_PROFILE or full)")
     r.add_argument("--notebooks", nargs="+", default=None, metavar="NN", help="which, e.g. 00 02 (default all)")
@@ -98,7 +163,21 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--retrain", action="store_true", help="train every run again (overwrites)")
     r.add_argument("--dry-run", action="store_true", help="print the runs it would train, with estimated times")
     r.add_argument("--no-html", action="store_true", help="no HTML copies of the executed notebooks")
+    r.add_argument("--jobs", type=int, default=1, help="runs trained at once, in worker processes (default 1)")
+    _add_engine_args(r)
     r.set_defaults(func=cmd_report)
+    b = sub.add_parser("bench", help="train images/s: the published codes' loop vs lt_lib's engine vs the bound")
+    _add_data_args(b)
+    b.add_argument("--steps", type=int, default=None, help="timed batches (default 20 on CPU, 50 on CUDA)")
+    b.add_argument("--warmup", type=int, default=None, help="warm-up batches (default 3 on CPU, 10 on CUDA)")
+    b.add_argument("--rounds", type=int, default=3, help="timed rounds of each loop, in turn; the best counts")
+    b.add_argument("--workers", type=int, default=2, help="DataLoader workers of the reference loop (default 2)")
+    b.add_argument("--concurrency", type=int, nargs="*", default=[], metavar="N",
+                   help="also measure N runs at once in processes, e.g. 1 2 4")
+    b.add_argument("--runs", default="runs", help="where trained weights for the inference check are found")
+    b.add_argument("--json", default=None, metavar="PATH", help="write the measurements as JSON")
+    _add_engine_args(b)
+    b.set_defaults(func=cmd_bench)
     return p
 
 

@@ -112,6 +112,34 @@ def inference_exits(outputs: list, threshold: float) -> tuple[torch.Tensor, torc
     return exit_idx, preds.gather(0, exit_idx[None])[0]
 
 
+@torch.no_grad()
+def predict_with_exits(model: EarlyExitResNet32, x: torch.Tensor, threshold: float | None):
+    """Inference that stops computing for an image at its first confident exit: after each stage only
+    the images still undecided go on. Returns (prediction, exit index) per image; the same as
+    ``inference_exits`` on the full outputs, at a fraction of the cost when images leave early.
+    ``threshold=None`` runs every image through the backbone and the final head only (no exit heads)."""
+    last = len(model.stages) - 1
+    pred = torch.empty(len(x), dtype=torch.long, device=x.device)
+    exit_idx = torch.full_like(pred, last)
+    alive = torch.arange(len(x), device=x.device)
+    h = model.stem(x)
+    for i, stage in enumerate(model.stages):
+        h = stage(h)
+        if i == last:
+            pred[alive] = confidence(model.head(h))[1]
+            break
+        if threshold is None:
+            continue
+        conf, p = confidence(model.exits[i](h))
+        leave = conf > threshold
+        pred[alive[leave]] = p[leave]
+        exit_idx[alive[leave]] = i
+        alive, h = alive[~leave], h[~leave]
+        if len(alive) == 0:
+            break
+    return pred, exit_idx
+
+
 SWEEP_THRESHOLDS = tuple(round(0.10 + 0.05 * i, 2) for i in range(18)) + (1.0,)
 
 

@@ -100,10 +100,11 @@ def export_html(executed: Path) -> Path:
 def run_report(profile: str | None = None, notebooks=None, device: str = "auto", out=None, seeds=(0,),
                train_missing: bool = True, retrain: bool = False, results_dir=None, figures_dir=None,
                data_root=None, runs_dir=None, progress: bool = True, notebooks_dir=None, dry_run: bool = False,
-               html: bool = True) -> list[dict]:
+               html: bool = True, jobs: int = 1, engine: dict | None = None) -> list[dict]:
     """Train the missing runs of the chosen notebooks (in ``plan_runs`` order; an interrupted report
     continues where it stopped), then execute the notebooks; returns [{notebook, status, seconds,
-    output, detail}] and prints a summary. ``dry_run`` only prints the plan."""
+    output, detail}] and prints a summary. ``dry_run`` only prints the plan. ``jobs`` > 1 trains that
+    many runs at once in worker processes (``train_many``); ``engine`` holds ``make_engine`` options."""
     import papermill as pm
 
     from .train import resolve_device, train
@@ -118,11 +119,16 @@ def run_report(profile: str | None = None, notebooks=None, device: str = "auto",
         print_plan(plan, dev.type)
         if dry_run:
             return []
-        for i, (cfg, seconds) in enumerate(plan, 1):
+        where = {"data_root": nb.data_root, "results_dir": nb.results_dir, "runs_dir": nb.runs_dir,
+                 "resume": not retrain, "force": retrain, "engine": engine}
+        if jobs > 1 and plan:
+            from .parallel import train_many
+
+            train_many([cfg for cfg, _ in plan], jobs, device=device, **where)
+        for i, (cfg, seconds) in enumerate(plan if jobs <= 1 else [], 1):
             print(f"[{i}/{len(plan)}] training {cfg.run_id} (~{seconds / 60:.1f} min)", flush=True)
             try:
-                train(cfg, device=device, data_root=nb.data_root, results_dir=nb.results_dir, runs_dir=nb.runs_dir,
-                      resume=not retrain, force=retrain, quiet=True)
+                train(cfg, device=device, quiet=True, **where)
             except LtError as exc:  # the notebook that needs it will say so; go on with the others
                 print(f"  {cfg.run_id} not trained: {exc}")
     out = Path(out) if out else root / "out" / nb.profile

@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from . import data as D
 from .augment import Augmenter
+from .engine import Engine, fp32, make_engine
 from .errors import LtError
 from .experiments import TrainConfig
 from .exits import EarlyExitResNet32, confidence, exit_flops, first_confident, threshold_sweep
@@ -95,20 +96,24 @@ def load_data(cfg: TrainConfig, device="cpu", data_root=None) -> D.LongTailedCIF
 
 
 @torch.no_grad()
-@torch.no_grad()
-def evaluate(model, data: D.LongTailedCIFAR10, normalize: bool = False, batch_size: int = 1000,
-             memory_format=torch.contiguous_format, inference_threshold: float = 0.5) -> dict:
+def evaluate(model, data: D.LongTailedCIFAR10, normalize: bool = False, engine: Engine | None = None,
+             inference_threshold: float = 0.5, forward=None) -> dict:
     """Test accuracy (percent): overall, many/medium/few (report splits), per class, predicted-class counts.
 
     For an early-exit model every test image is judged at the exit the inference rule sends it to;
     ``exits`` then holds the fraction leaving at each exit, the accuracy of those, and the (K, N)
-    confidences and predictions of every exit (for post-hoc threshold sweeps).
+    confidences and predictions of every exit (for post-hoc threshold sweeps). ``engine`` sets the
+    batch size, memory format and precision (default: the device's engine); ``forward`` replaces
+    ``model(x)`` (a compiled forward).
     """
+    engine = engine or make_engine(data.device)
+    forward = forward or model
     was_training = model.training
     model.eval()
     confs, preds = [], []
-    for x, _ in D.test_batches(data, batch_size, normalize, memory_format):
-        outputs = model(x)
+    for x, _ in D.test_batches(data, engine.eval_batch, normalize, engine.eval_memory_format):
+        with engine.autocast():
+            outputs = forward(x)
         outputs = outputs if isinstance(outputs, list) else [outputs]
         c, p = zip(*(confidence(o) for o in outputs))
         confs.append(torch.stack(c))
@@ -190,18 +195,28 @@ def sample_beta(a: float, generator: torch.Generator) -> float:
 
 
 def train_epoch(model, criterion, optimizer, data: D.LongTailedCIFAR10, cfg: TrainConfig, generator, augmenter,
-                memory_format=torch.contiguous_format, on_step=None, class_weight=None) -> dict:
+                engine: Engine | None = None, on_step=None, class_weight=None, forward=None,
+                max_batches: int | None = None, batches=None) -> dict:
     """One pass over the training set. Loss, accuracy and exit counts stay on the device until the
     end: one host sync per epoch. The loss is NaN when any step's loss was not finite. Training
     accuracy counts each image at the exit the training rule sent it to (against the dominant label
-    under Mixup); ``train_exit_k`` is the fraction of images that left at exit k."""
+    under Mixup); ``train_exit_k`` is the fraction of images that left at exit k. ``engine`` sets the
+    memory format and precision (default: the device's engine), ``forward`` replaces ``model(x)``,
+    ``max_batches`` stops early and ``batches`` replaces the augmented epoch by given (x, y) batches
+    (benchmarks; the means are then over the images seen)."""
     dev = data.device
+    engine = engine or make_engine(dev)
+    forward = forward or model
     model.train()
     loss_sum = torch.zeros((), device=dev)
     correct = torch.zeros((), dtype=torch.long, device=dev)
     finite = torch.ones((), dtype=torch.bool, device=dev)
-    exit_counts = None
-    for x, y in D.train_batches(data, cfg.batch_size, generator, augmenter, cfg.normalize, memory_format):
+    exit_counts, n = None, 0
+    if batches is None:
+        batches = D.train_batches(data, cfg.batch_size, generator, augmenter, cfg.normalize, engine.memory_format)
+    for step, (x, y) in enumerate(batches):
+        if max_batches is not None and step >= max_batches:
+            break
         mix, target = None, y
         if cfg.mixup:  # Mixup: one lam per batch, partners by a permutation
             lam = sample_beta(cfg.mixup_alpha, generator)
@@ -209,8 +224,9 @@ def train_epoch(model, criterion, optimizer, data: D.LongTailedCIFAR10, cfg: Tra
             x = lam * x + (1 - lam) * x[perm]
             mix = (y[perm], lam)
             target = y if lam >= 0.5 else y[perm]
-        outputs = model(x)
-        outputs = outputs if isinstance(outputs, list) else [outputs]
+        with engine.autocast():
+            outputs = forward(x)
+        outputs = [fp32(o) for o in (outputs if isinstance(outputs, list) else [outputs])]
         loss, exit_idx = criterion(outputs, y, class_weight, mix)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -220,14 +236,15 @@ def train_epoch(model, criterion, optimizer, data: D.LongTailedCIFAR10, cfg: Tra
         loss = loss.detach()
         finite &= torch.isfinite(loss)
         loss_sum += loss * len(y)
+        n += len(y)
         with torch.no_grad():
             preds = torch.stack([fused_logits(o).argmax(1) for o in outputs])
             correct += (preds.gather(0, exit_idx[None])[0] == target).sum()
-            counts = torch.bincount(exit_idx, minlength=len(outputs))
+            # (not bincount: on CUDA it reads the maximum back to the host)
+            counts = (exit_idx[None] == torch.arange(len(outputs), device=dev)[:, None]).sum(1)
             exit_counts = counts if exit_counts is None else exit_counts + counts
         if on_step is not None:
             on_step(1)
-    n = len(data.train_y)
     loss_mean = torch.where(finite, loss_sum / n, torch.full_like(loss_sum, float("nan")))
     row = {"train_loss": loss_mean.item(), "train_acc": 100.0 * correct.item() / n}
     if len(exit_counts) > 1:
@@ -247,9 +264,12 @@ def _now() -> str:
 
 
 def train(cfg: TrainConfig, *, device="auto", data_root=None, results_dir="results", runs_dir="runs",
-          resume: bool = False, force: bool = False, quiet: bool = False, on_epoch_end=None) -> dict:
+          resume: bool = False, force: bool = False, quiet: bool = False, on_epoch_end=None,
+          engine: dict | None = None) -> dict:
     """Train one run and write its summary; returns the summary.
 
+    ``engine`` holds ``make_engine`` options (precision, compile, channels_last, eval_batch); they
+    change speed and rounding, not the config, and are recorded in the provenance.
     A stored run with the same config is returned as it is (a cache hit). ``resume`` continues from
     ``<runs_dir>/<run_id>/checkpoint.pt``; without it an existing checkpoint is an error (never
     silently overwritten) unless ``force``. ``on_epoch_end(epoch, row)`` is called after each epoch.
@@ -280,10 +300,11 @@ def train(cfg: TrainConfig, *, device="auto", data_root=None, results_dir="resul
     criterion = build_loss(cfg, data.counts).to(dev)
     class_weight = drw_weights(data.counts, cfg.drw_beta).to(dev) if cfg.drw else None
     drw_epoch = round(cfg.drw_start * cfg.epochs)
-    memory_format = torch.channels_last
-    model = model.to(dev, memory_format=memory_format)
-    optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                                weight_decay=cfg.weight_decay, nesterov=cfg.nesterov)
+    eng = make_engine(dev, **(engine or {}))
+    model = model.to(dev, memory_format=eng.memory_format)
+    forward = eng.forward_fn(model)
+    optimizer = eng.optimizer(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                              weight_decay=cfg.weight_decay, nesterov=cfg.nesterov)
     generator = torch.Generator().manual_seed(cfg.seed)
     augmenter = Augmenter(autoaugment=cfg.autoaugment)
     monitor = DivergenceMonitor(cfg.collapse_patience)
@@ -314,15 +335,14 @@ def train(cfg: TrainConfig, *, device="auto", data_root=None, results_dir="resul
         t0 = time.perf_counter()
         weight = class_weight if class_weight is not None and epoch >= drw_epoch else None
         row = {"epoch": epoch + 1, "lr": lr, **train_epoch(model, criterion, optimizer, data, cfg, generator, augmenter,
-                                                           memory_format, bar.update, weight)}
+                                                           eng, bar.update, weight, forward)}
         train_seconds += time.perf_counter() - t0
         train_images += len(data.train_y)
         finite = math.isfinite(row["train_loss"])
         divergence = monitor.after_epoch(epoch + 1, finite)
         last = epoch + 1 == cfg.epochs
         if divergence or last or (epoch + 1) % cfg.eval_every == 0:
-            final = evaluate(model, data, cfg.normalize, memory_format=memory_format,
-                             inference_threshold=cfg.inference_threshold)
+            final = evaluate(model, data, cfg.normalize, eng, cfg.inference_threshold, forward)
             row.update({f"test_{k}": final[k] for k in ("overall", "many", "medium", "few")})
             if "exits" in final:
                 row.update({f"test_exit_{k + 1}": f for k, f in enumerate(final["exits"]["fraction"])})
@@ -363,7 +383,8 @@ def train(cfg: TrainConfig, *, device="auto", data_root=None, results_dir="resul
             "git_commit": commit, "git_dirty": dirty, "torch": torch.__version__, "device": device_name(dev),
             "started_at": started_at, "finished_at": _now(), "wall_seconds": round(wall, 2),
             "train_images_per_second": round(train_images / train_seconds, 1) if train_seconds else None,
-            "resumed_at_epochs": resumed_at,
+            "resumed_at_epochs": resumed_at, "engine": {**eng.describe(), **(
+                {"compile_failed": forward.failed} if getattr(forward, "failed", None) else {})},
         },
     }
     path = store.write(summary, history, force=True)
@@ -408,40 +429,42 @@ _IPS_CACHE: dict = {}
 
 
 def measure_images_per_second(cfg: TrainConfig, device="cpu", steps: int = 3) -> float:
-    """Training images/s of this config's model, loss and augmentation on ``device``, from a few steps
-    on random images (after one warm-up step)."""
+    """Training images/s of this config's model, loss and augmentation on ``device`` (the trainer's
+    epoch loop, eager, on ``steps`` batches of random images after one warm-up batch)."""
     dev = resolve_device(device)
     key = (cfg.widths, cfg.head, cfg.branch_style, cfg.loss, cfg.early_exits, cfg.exit_head, cfg.criterion,
-           cfg.autoaugment, cfg.batch_size, str(dev))
+           cfg.autoaugment, cfg.mixup, cfg.batch_size, str(dev))
     if key not in _IPS_CACHE:
         g = torch.Generator().manual_seed(0)
-        model = build_model(cfg).to(dev, memory_format=torch.channels_last)
-        counts = D.long_tail_counts(cfg.imbalance)
-        criterion, augmenter = build_loss(cfg, counts), Augmenter(autoaugment=cfg.autoaugment)
-        optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
-        x = torch.randint(0, 256, (cfg.batch_size, 3, 32, 32), dtype=torch.uint8, generator=g).to(dev)
-        y = torch.randint(0, D.NUM_CLASSES, (cfg.batch_size,), generator=g).to(dev)
-        for i in range(steps + 1):
-            if i == 1:
-                if dev.type == "cuda":
-                    torch.cuda.synchronize()
-                t0 = time.perf_counter()
-            xb = D.to_float(augmenter(x, g), cfg.normalize).contiguous(memory_format=torch.channels_last)
-            out = model(xb)
-            loss, _ = criterion(out if isinstance(out, list) else [out], y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+        engine = make_engine(dev, compile="off")
+        n = cfg.batch_size * (steps + 1)
+        data = D.LongTailedCIFAR10(
+            train_x=torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g).to(dev),
+            train_y=torch.randint(0, D.NUM_CLASSES, (n,), generator=g).to(dev),
+            test_x=torch.zeros(0, 3, 32, 32, dtype=torch.uint8, device=dev),
+            test_y=torch.zeros(0, dtype=torch.long, device=dev),
+            counts=D.long_tail_counts(cfg.imbalance), imbalance=cfg.imbalance, source="random")
+        model = build_model(cfg).to(dev, memory_format=engine.memory_format)
+        criterion, augmenter = build_loss(cfg, data.counts).to(dev), Augmenter(autoaugment=cfg.autoaugment)
+        optimizer = engine.optimizer(model.parameters(), lr=1e-3, momentum=0.9)
+
+        def epoch(batches):
+            train_epoch(model, criterion, optimizer, data, cfg, g, augmenter, engine, max_batches=batches)
+
+        epoch(1)
         if dev.type == "cuda":
             torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        epoch(steps)
         _IPS_CACHE[key] = steps * cfg.batch_size / (time.perf_counter() - t0)
     return _IPS_CACHE[key]
 
 
-def estimate_seconds(cfg: TrainConfig, device="cpu") -> float:
-    """Rough wall time of a run: training at the measured images/s, evaluations at ~3x that speed."""
+def estimate_seconds(cfg: TrainConfig, device="cpu", eval_speedup: float = 3.0) -> float:
+    """Rough wall time of a run: training at the measured images/s, evaluations at ``eval_speedup``
+    times that speed (3.1 measured on a 2-core CPU)."""
     ips = measure_images_per_second(cfg, device)
     n_max, n_test = (cfg.synthetic_sizes if cfg.source == "synthetic" else (5000, 1000))
     n_train = sum(D.long_tail_counts(cfg.imbalance, n_max=n_max))
-    evals = cfg.epochs // cfg.eval_every + 1
-    return cfg.epochs * n_train / ips + evals * 10 * n_test / (3 * ips)
+    evals = cfg.epochs // cfg.eval_every + (cfg.epochs % cfg.eval_every > 0)
+    return cfg.epochs * n_train / ips + evals * 10 * n_test / (eval_speedup * ips)

@@ -1,0 +1,272 @@
+"""``python -m lt_lib bench``: training images/s of three loops side by side, in one process, on one device.
+
+(a) reference: the published codes' loop: a torchvision-style Dataset of PIL images with RandomCrop,
+    RandomHorizontalFlip, AutoAugment and ToTensor, a DataLoader with 2 workers, fp32 eager, ``.item()``
+    per step;
+(b) engine: lt_lib's trainer (``train_epoch``: the dataset on the device, batched augmentation, the
+    device's engine settings);
+(c) bound: the same training step on pre-made batches already on the device, no augmentation.
+
+Each is timed after warm-up steps (which include compilation, where the engine compiles). Also:
+evaluation images/s, inference with early exits at the report's threshold against the plain network,
+and projections of a full-schedule run and of the whole report.
+"""
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import data as D
+from .augment import Augmenter
+from .engine import make_engine
+from .errors import LtError
+from .experiments import EXPERIMENTS, resolve
+from .exits import predict_with_exits
+from .train import (build_loss, build_model, device_name, estimate_seconds, evaluate, load_data,
+                    measure_images_per_second, resolve_device, train_epoch)
+
+BENCH_EXPERIMENT, EXIT_EXPERIMENT, RATIO = "reslt-a0.95-aa-ls", "model7", 100
+
+
+def _sync(dev: torch.device) -> None:
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+
+
+def _clock(dev, fn) -> float:
+    _sync(dev)
+    t0 = time.perf_counter()
+    fn()
+    _sync(dev)
+    return time.perf_counter() - t0
+
+
+class ReferenceSet(torch.utils.data.Dataset):
+    """CIFAR-10-LT as the public codes hold it: uint8 HWC arrays, a PIL image and a transform per item."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, transform):
+        self.images, self.labels, self.transform = images, labels, transform
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        from PIL import Image
+
+        return self.transform(Image.fromarray(self.images[i])), int(self.labels[i])
+
+
+def reference_loop(cfg, data, dev, workers: int = 2):
+    """(a): the published codes' input pipeline and loop (fp32, eager, contiguous, ``.item()`` per step).
+    Returns ``run(n)``, which trains n batches."""
+    import torchvision.transforms as T
+
+    transform = T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(),
+                           T.AutoAugment(T.AutoAugmentPolicy.CIFAR10), T.ToTensor()])
+    images = data.train_x.permute(0, 2, 3, 1).cpu().numpy()
+    dataset = ReferenceSet(images, data.train_y.cpu().numpy(), transform)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=cfg.batch_size, shuffle=True, num_workers=workers,
+                                         pin_memory=dev.type == "cuda", persistent_workers=workers > 0)
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg).to(dev)
+    criterion = build_loss(cfg, data.counts).to(dev)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+
+    def batches():
+        while True:
+            yield from loader
+
+    it = batches()
+
+    def run(n):
+        running = 0.0
+        for _ in range(n):
+            x, y = next(it)
+            x, y = x.to(dev), y.to(dev)
+            out = model(x)
+            loss, _ = criterion(out if isinstance(out, list) else [out], y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            running += loss.item()
+        return running
+
+    return run
+
+
+def _engine_setup(cfg, data, engine):
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg).to(data.device, memory_format=engine.memory_format)
+    criterion = build_loss(cfg, data.counts).to(data.device)
+    optimizer = engine.optimizer(model.parameters(), lr=0.01, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    return model, engine.forward_fn(model), criterion, optimizer
+
+
+def engine_loop(cfg, data, engine, premade: int = 0):
+    """(b) the trainer's epoch loop on augmented batches or, with ``premade`` > 0, (c) the same loop
+    on that many batches made beforehand and kept on the device. Returns ``run(n)``."""
+    model, forward, criterion, optimizer = _engine_setup(cfg, data, engine)
+    g = torch.Generator().manual_seed(cfg.seed)
+    augmenter = Augmenter(autoaugment=cfg.autoaugment)
+    made = None
+    if premade:
+        made = [(x.clone(), y.clone()) for x, y in D.train_batches(
+            data, cfg.batch_size, g, Augmenter(False, False), cfg.normalize, engine.memory_format)][:premade]
+
+    def run(n):
+        batches = None if made is None else (made[i % len(made)] for i in range(n))
+        train_epoch(model, criterion, optimizer, data, cfg, g, augmenter, engine, forward=forward, max_batches=n,
+                    batches=batches)
+
+    return run
+
+
+def timed_engine_window(cfg, device, data_root, engine_options, steps: int, warmup: int, barrier=None):
+    """The engine's loop in a worker process: warm up, wait for the others at ``barrier``, then train
+    ``steps`` batches. Returns (start, end, images) with wall-clock times comparable across processes."""
+    dev = resolve_device(device)
+    data, engine = load_data(cfg, dev, data_root), make_engine(dev, **(engine_options or {}))
+    epoch = engine_loop(cfg, data, engine)
+    epoch(warmup)
+    _sync(dev)
+    if barrier is not None:
+        barrier.wait()
+    start = time.time()
+    epoch(steps)
+    _sync(dev)
+    return start, time.time(), steps * cfg.batch_size
+
+
+def eval_images_per_second(cfg, data, engine, images: int) -> float:
+    """Test-set evaluation (every exit, the trainer's ``evaluate``) on the first ``images`` test images."""
+    model, forward, _, _ = _engine_setup(cfg, data, engine)
+    model.eval()
+    part = D.LongTailedCIFAR10(**{**data.__dict__, "test_x": data.test_x[:images], "test_y": data.test_y[:images]})
+    evaluate(model, part, cfg.normalize, engine, cfg.inference_threshold, forward)  # warm-up
+    return images / _clock(data.device, lambda: evaluate(model, part, cfg.normalize, engine,
+                                                         cfg.inference_threshold, forward))
+
+
+def trained_weights(cfg, runs_dir) -> Path | None:
+    """A stored final.pt of this experiment at this ratio and seed (any profile, full first)."""
+    for profile in ("full", "quick"):
+        path = Path(runs_dir) / resolve(cfg.experiment, cfg.imbalance, profile, cfg.seed).run_id / "final.pt"
+        if path.is_file():
+            return path
+    return None
+
+
+def inference_images_per_second(data, engine, images: int, runs_dir) -> dict:
+    """An early-exit model at the report's inference threshold, stopping each image at its exit,
+    against the same backbone and final head with no exits (``predict_with_exits``)."""
+    cfg = resolve(EXIT_EXPERIMENT, RATIO, "full")
+    model = build_model(cfg).to(data.device, memory_format=engine.memory_format).eval()
+    weights = trained_weights(cfg, runs_dir)
+    if weights is not None:
+        model.load_state_dict(torch.load(weights, map_location=data.device, weights_only=True)["model"])
+    x = D.to_float(data.test_x[:images], cfg.normalize).contiguous(memory_format=engine.eval_memory_format)
+    out = {"experiment": EXIT_EXPERIMENT, "weights": str(weights) if weights else "untrained (no final.pt found)",
+           "threshold": cfg.inference_threshold, "images": images}
+
+    def run(threshold):
+        with engine.autocast():
+            return [predict_with_exits(model, x[i:i + engine.eval_batch], threshold)
+                    for i in range(0, images, engine.eval_batch)]
+
+    for key, threshold in (("no_exit", None), ("early_exit", cfg.inference_threshold)):
+        run(threshold)
+        out[f"{key}_images_per_s"] = round(images / _clock(data.device, lambda t=threshold: run(t)), 1)
+    exit_idx = torch.cat([e for _, e in run(cfg.inference_threshold)])
+    out["exit_fraction"] = (torch.bincount(exit_idx, minlength=3).double() / images).tolist()
+    out["speedup"] = round(out["early_exit_images_per_s"] / out["no_exit_images_per_s"], 3)
+    return out
+
+
+def run_bench(device="auto", data_root=None, steps: int | None = None, warmup: int | None = None,
+              workers: int = 2, engine_options: dict | None = None, runs_dir="runs", json_path=None,
+              source: str = "auto", quiet: bool = False, concurrency=(), rounds: int = 3) -> dict:
+    """Measure (a), (b), (c), evaluation and early-exit inference; print a summary; return (and
+    optionally write) the JSON record."""
+    from .results import git_state
+
+    dev = resolve_device(device)
+    cuda = dev.type == "cuda"
+    steps = steps or (50 if cuda else 20)
+    warmup = warmup if warmup is not None else (10 if cuda else 3)
+    engine = make_engine(dev, **(engine_options or {}))
+    cfg = resolve(BENCH_EXPERIMENT, RATIO, "full")
+    if source == "auto":
+        try:
+            data = load_data(cfg, dev, data_root)
+        except LtError:  # no CIFAR-10 here: same sizes, synthetic pixels (the speed is the same)
+            source = "synthetic"
+    if source != "auto":
+        cfg = resolve(BENCH_EXPERIMENT, RATIO, "full", source=source) if source == "synthetic" else cfg
+        data = load_data(cfg, dev, data_root)
+    say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
+    say(f"bench on {device_name(dev)}: {BENCH_EXPERIMENT} at ratio {RATIO}, batch {cfg.batch_size}, "
+        f"{warmup} warm-up + {steps} timed steps; engine {engine.describe()}")
+    loops = {"reference": reference_loop(cfg, data, dev, workers), "engine": engine_loop(cfg, data, engine),
+             "bound": engine_loop(cfg, data, engine, premade=min(steps, 16))}
+    for run in loops.values():
+        run(warmup)
+    # rounds in turn, best of each: a shared machine's noise only ever slows a loop down
+    rounds_ips = {name: [] for name in loops}
+    for _ in range(rounds):
+        for name, run in loops.items():
+            rounds_ips[name].append(steps * cfg.batch_size / _clock(dev, lambda: run(steps)))
+            if name == "reference":
+                time.sleep(1.0)  # let its workers refill their prefetch queue outside the others' timing
+    del loops
+    ref, eng, bound = (max(rounds_ips[k]) for k in ("reference", "engine", "bound"))
+    say(f"  (a) reference loop (PIL + DataLoader x{workers}, fp32 eager):  {ref:8.1f} img/s")
+    say(f"  (b) lt_lib engine:                                      {eng:8.1f} img/s")
+    say(f"  (c) model step only (pre-made batches):                 {bound:8.1f} img/s")
+    ev = eval_images_per_second(cfg, data, engine, min(len(data.test_y), 4 * engine.eval_batch))
+    say(f"  evaluation:                                             {ev:8.1f} img/s")
+
+    full_epochs, n_test = 200, 10 * 1000
+    n_train = sum(D.long_tail_counts(RATIO))
+    full_run = full_epochs * n_train / eng + full_epochs * n_test / ev
+    # every registry run, one seed: the full run above scaled by each run's measured cost per image
+    # relative to this experiment (eager steps, so that no config has to be compiled) and its size
+    base = estimate_seconds(cfg, dev, eval_speedup=ev / eng)
+    report_s = sum(estimate_seconds(resolve(name, r, "full", source=cfg.source), dev, eval_speedup=ev / eng)
+                   for name, exp in EXPERIMENTS.items() for r in exp.ratios) * full_run / base
+    runs = sum(len(exp.ratios) for exp in EXPERIMENTS.values())
+    inference = inference_images_per_second(data, engine, min(len(data.test_y), 4 * engine.eval_batch), runs_dir)
+    many = {}
+    for jobs in concurrency:
+        from .parallel import measure_concurrency
+
+        many[str(jobs)] = round(measure_concurrency(cfg, str(dev), data_root, engine_options, steps, warmup, jobs), 1)
+        say(f"  {jobs} run(s) at once (processes):                      {many[str(jobs)]:8.1f} img/s in all")
+    commit, dirty = git_state()
+    record = {
+        "experiment": BENCH_EXPERIMENT, "imbalance": RATIO, "batch_size": cfg.batch_size, "data": cfg.source,
+        "steps": steps, "warmup_steps": warmup, "rounds": rounds, "reference_workers": workers,
+        "rounds_images_per_s": {k: [round(v, 1) for v in vs] for k, vs in rounds_ips.items()},
+        "reference_images_per_s": round(ref, 1), "engine_images_per_s": round(eng, 1),
+        "bound_images_per_s": round(bound, 1), "ratio_vs_reference": round(eng / ref, 3),
+        "ratio_vs_bound": round(eng / bound, 3), "eval_images_per_s": round(ev, 1),
+        "projected_full_run_s": round(full_run, 1), "projected_report_s": round(report_s, 1),
+        "projected_report_runs": runs, "inference": inference, "concurrent_images_per_s": many, "engine": engine.describe(),
+        "device": device_name(dev), "torch": torch.__version__, "git_commit": commit, "git_dirty": dirty,
+        "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    say(f"  engine / reference = {record['ratio_vs_reference']:.2f}x, engine / bound = {record['ratio_vs_bound']:.2f}")
+    say(f"  projected: one 200-epoch run at ratio {RATIO} {full_run / 60:.1f} min; the whole report "
+        f"({runs} runs, one seed) {report_s / 3600:.2f} h")
+    say(f"  inference ({EXIT_EXPERIMENT}, {inference['weights']}): early exits at {inference['threshold']} "
+        f"{inference['early_exit_images_per_s']:.0f} img/s vs no exits {inference['no_exit_images_per_s']:.0f} "
+        f"img/s (exit shares {', '.join(f'{f:.0%}' for f in inference['exit_fraction'])})")
+    if json_path:
+        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(json_path).write_text(json.dumps(record, indent=1) + "\n")
+        say(f"  wrote {json_path}")
+    return record

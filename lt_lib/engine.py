@@ -1,0 +1,129 @@
+"""How a run uses its device: precision, memory format, compilation and evaluation batch size.
+
+None of this changes what is trained: the config (and its hash) stay the same, and the same seed gives
+the same batches on every engine. What it changes is rounding: channels_last and a different
+evaluation batch pick other convolution kernels; bf16 autocast and ``torch.compile`` round
+differently again. ``PLAIN`` is the plain path (fp32, contiguous, eager), which
+``tests/test_engine.py`` holds the optimized one against.
+
+Defaults, from measurements on this project's CPU machines (2-core AMD EPYC, AVX2, no AMX; ResNet-32
+with the report's ResLT head, batch 128; ``python -m lt_lib bench`` repeats them on any device):
+- channels_last trains faster on a CPU (299 vs 270 img/s) but not the same: PyTorch's CPU BatchNorm
+  backward on channels_last tensors is ~70x further from a float64 reference than on contiguous ones
+  (4.4e-6 vs 6.5e-8 relative), and over ResNet-32's 31 BatchNorms a first step's gradient moves 2%
+  (1.7e-3 vs 2.2e-4 from float64 for the plain ResNet-32). So on a CPU the model trains contiguous and
+  only evaluation, which has no batch statistics, feeds channels_last images (614 vs 473 img/s).
+  On CUDA (cuDNN accumulates BatchNorm in fp32 either way) both use channels_last.
+- evaluation batch 500 on a CPU: 930 img/s against 512 at 1000 (cache); on a GPU, 5000.
+- bf16 autocast on a CPU without AMX or AVX512-BF16 is emulated: 16-26 img/s, 11-18x slower than fp32;
+  so ``auto`` picks bf16 on CUDA and on CPUs that report ``amx_bf16`` or ``avx512_bf16``, else fp32.
+- ``torch.compile`` on this CPU: 289-346 img/s against 299-314 eager (within the noise of a shared
+  machine) after 30-76 s of compiling per shape; so ``auto`` compiles on CUDA only.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import asdict, dataclass
+
+import torch
+
+from .errors import LtError
+
+PRECISIONS = ("auto", "fp32", "bf16")
+COMPILE = ("auto", "on", "off")
+CHANNELS_LAST = ("auto", "on", "off", "eval")
+PLAIN = {"precision": "fp32", "compile": "off", "channels_last": "off", "eval_batch": 1000}
+
+
+def cpu_has_fast_bf16(cpuinfo="/proc/cpuinfo") -> bool:
+    """Whether this CPU has bf16 matrix instructions (AMX or AVX512-BF16), read from /proc/cpuinfo."""
+    try:
+        with open(cpuinfo) as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+@dataclass(frozen=True)
+class Engine:
+    device: torch.device
+    precision: str       # "fp32" or "bf16" (autocast of the forward pass; BatchNorm statistics and losses in fp32)
+    compile: bool        # torch.compile of the model's forward (static shapes), eager fallback on failure
+    channels_last: bool  # the model and its training batches
+    eval_channels_last: bool  # the evaluation batches
+    eval_batch: int
+
+    @property
+    def memory_format(self):
+        """Of the model and the training batches."""
+        return torch.channels_last if self.channels_last else torch.contiguous_format
+
+    @property
+    def eval_memory_format(self):
+        return torch.channels_last if self.eval_channels_last else torch.contiguous_format
+
+    def autocast(self):
+        """The forward pass's precision context (a no-op in fp32)."""
+        if self.precision == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def forward_fn(self, model: torch.nn.Module):
+        """What the trainer calls instead of ``model``: the model itself, or its compiled forward."""
+        return CompiledForward(model) if self.compile else model
+
+    def optimizer(self, params, **kwargs) -> torch.optim.SGD:
+        """SGD, fused on CUDA (one kernel for every parameter), the default foreach loop elsewhere
+        (fused on this CPU measured no faster: 314 vs 314 img/s)."""
+        return torch.optim.SGD(params, fused=True if self.device.type == "cuda" else None, **kwargs)
+
+    def describe(self) -> dict:
+        return {**asdict(self), "device": str(self.device)}
+
+
+class CompiledForward:
+    """``torch.compile(model)`` that falls back to the eager model, with one line of warning, when
+    compiling fails (no C compiler, no Triton, an unsupported platform)."""
+
+    def __init__(self, model: torch.nn.Module):
+        self.model, self.compiled, self.failed = model, torch.compile(model, dynamic=False), None
+
+    def __call__(self, x):
+        if self.failed is None:
+            try:
+                return self.compiled(x)
+            except Exception as exc:  # noqa: BLE001 - any compiler failure means: run eager
+                self.failed = f"{type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}"
+                print(f"torch.compile failed ({self.failed}); training eager")
+        return self.model(x)
+
+
+def make_engine(device: torch.device, precision: str = "auto", compile: str | bool = "auto",
+                channels_last: str = "auto", eval_batch: int | None = None) -> Engine:
+    """The engine for ``device`` (a resolved ``torch.device``); ``auto`` choices as in the module notes."""
+    if precision not in PRECISIONS:
+        raise LtError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if isinstance(compile, bool):
+        compile = "on" if compile else "off"
+    if compile not in COMPILE:
+        raise LtError(f"unknown compile setting {compile!r}; choose one of {', '.join(COMPILE)}")
+    cuda = device.type == "cuda"
+    if precision == "auto":
+        precision = "bf16" if (cuda and torch.cuda.is_bf16_supported()) or (not cuda and cpu_has_fast_bf16()) \
+            else "fp32"
+    if channels_last not in CHANNELS_LAST:
+        raise LtError(f"unknown channels_last setting {channels_last!r}; choose one of {', '.join(CHANNELS_LAST)}")
+    if channels_last == "auto":
+        channels_last = "on" if cuda else "eval"
+    if eval_batch is not None and eval_batch < 1:
+        raise LtError(f"evaluation batch must be at least 1, got {eval_batch}")
+    return Engine(device, precision, compile == "on" or (compile == "auto" and cuda), channels_last == "on",
+                  channels_last != "off", eval_batch or (5000 if cuda else 500))
+
+
+def fp32(output):
+    """An exit's output (logits, or the three ResLT branch logits) in fp32, for the losses."""
+    if isinstance(output, torch.Tensor):
+        return output.float()
+    return type(output)(fp32(o) for o in output)

@@ -1,0 +1,71 @@
+"""The benchmark's record and the runs-at-once machinery."""
+import json
+
+import pytest
+
+from lt_lib import data as D
+from lt_lib.experiments import EXPERIMENTS, resolve
+from test_cli import cli
+
+KEYS = {"reference_images_per_s", "engine_images_per_s", "bound_images_per_s", "ratio_vs_reference",
+        "ratio_vs_bound", "device", "torch", "projected_full_run_s", "projected_report_s", "eval_images_per_s",
+        "inference", "engine", "rounds_images_per_s", "git_commit"}
+
+
+def test_bench_writes_its_ratios_and_projections(tmp_path):
+    """No CIFAR-10 under --data-root: the bench says so and times synthetic images of the same sizes."""
+    out = tmp_path / "bench.json"
+    rc, stdout, err = cli("bench", "--device", "cpu", "--steps", "2", "--warmup", "1", "--rounds", "1",
+                          "--workers", "0", "--data-root", tmp_path / "none", "--runs", tmp_path / "runs",
+                          "--json", out, cwd=tmp_path)
+    assert rc == 0, err
+    r = json.loads(out.read_text())
+    assert KEYS <= set(r) and r["data"] == "synthetic" and r["device"].startswith("cpu:")
+    ref, eng, bound, ev = (r[k] for k in ("reference_images_per_s", "engine_images_per_s", "bound_images_per_s",
+                                          "eval_images_per_s"))
+    assert r["ratio_vs_reference"] == pytest.approx(eng / ref, rel=2e-3)
+    assert r["ratio_vs_bound"] == pytest.approx(eng / bound, rel=2e-3)
+    assert r["rounds_images_per_s"]["engine"] == [eng]
+    # 200 epochs of the 12,406 images at ratio 100 plus 200 evaluations of the 10,000 test images
+    assert r["projected_full_run_s"] == pytest.approx(200 * 12406 / eng + 200 * 10000 / ev, rel=2e-3)
+    assert r["projected_report_runs"] == sum(len(e.ratios) for e in EXPERIMENTS.values())
+    assert r["projected_report_s"] > 10 * r["projected_full_run_s"]
+    inf = r["inference"]
+    assert inf["weights"].startswith("untrained") and sum(inf["exit_fraction"]) == pytest.approx(1.0)
+    assert inf["speedup"] == pytest.approx(inf["early_exit_images_per_s"] / inf["no_exit_images_per_s"], rel=2e-3)
+    assert f"engine / reference = {r['ratio_vs_reference']:.2f}x" in stdout and f"wrote {out}" in stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["bench", "--eval-batch", "0"], "error: evaluation batch must be at least 1, got 0"),
+    (["train-many", "ce", "resnet", "--imbalance", "100"], "error: unknown experiment 'resnet'"),
+    (["train-many", "ce", "--imbalance", "100", "--jobs", "0"], "error: --jobs must be at least 1, got 0"),
+])
+def test_bad_bench_and_train_many_input_is_one_line(args, message, tmp_path):
+    rc, out, err = cli(*args, "--device", "cpu", cwd=tmp_path)
+    assert rc == 2 and out == "" and err.startswith(message) and err.count("\n") == 1
+
+
+def test_train_many_runs_in_parallel_processes_and_skips_stored_runs(tmp_path):
+    args = ["train-many", "ce", "reslt-a0.95", "--imbalance", "100", "--profile", "smoke", "--epochs", "1",
+            "--jobs", "2", "--device", "cpu", "--results", tmp_path / "r", "--runs", tmp_path / "k"]
+    rc, out, err = cli(*args, cwd=tmp_path)
+    assert rc == 0, err
+    lines = out.splitlines()
+    assert lines[0] == "2 run(s), 2 at a time, 1 thread(s) each"
+    assert sorted(line.split()[1] for line in lines[1:]) == ["ce-ir100-s0-smoke-e1:", "reslt-a0.95-ir100-s0-smoke-e1:"]
+    for run_id in ("ce-ir100-s0-smoke-e1", "reslt-a0.95-ir100-s0-smoke-e1"):
+        s = json.loads((tmp_path / "r" / run_id / "summary.json").read_text())
+        assert s["status"] == "completed" and s["provenance"]["device"].endswith("x1 threads")
+    before = (tmp_path / "r" / "ce-ir100-s0-smoke-e1" / "summary.json").read_text()
+    rc, out, _ = cli(*args, cwd=tmp_path)  # stored: loaded, not retrained
+    assert rc == 0 and (tmp_path / "r" / "ce-ir100-s0-smoke-e1" / "summary.json").read_text() == before
+
+
+def test_a_timed_window_counts_its_images():
+    from lt_lib.bench import timed_engine_window
+
+    cfg = resolve("ce", 100, "smoke")
+    start, end, images = timed_engine_window(cfg, "cpu", None, {}, 3, 1)
+    assert images == 3 * cfg.batch_size and end > start
+    assert sum(D.long_tail_counts(100, n_max=cfg.synthetic_sizes[0])) >= 4 * cfg.batch_size  # 4 batches exist
