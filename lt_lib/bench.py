@@ -23,6 +23,7 @@ import torch
 
 from . import data as D
 from .augment import Augmenter
+from . import engine as E
 from .engine import make_engine
 from .errors import LtError
 from .experiments import EXPERIMENTS, resolve
@@ -126,6 +127,41 @@ def engine_loop(cfg, data, engine, premade: int = 0):
     return run
 
 
+def gradient_error_vs_float64(cfg, data, memory_format, images: int = 32) -> float:
+    """Relative distance of one fp32 backward pass's parameter gradient from a float64 one (same initial
+    weights and batch), with the model and images in ``memory_format``: how exact the kernels are."""
+    x = D.to_float(data.train_x[:images].cpu(), cfg.normalize)
+    y = data.train_y[:images].cpu()
+    grads = []
+    for dtype, fmt in ((torch.float64, torch.contiguous_format), (torch.float32, memory_format)):
+        torch.manual_seed(cfg.seed)
+        model = build_model(cfg).to(dtype=dtype, memory_format=fmt)
+        out = model(x.to(dtype).contiguous(memory_format=fmt))
+        loss, _ = build_loss(cfg, data.counts).to(dtype)(out if isinstance(out, list) else [out], y)
+        loss.backward()
+        grads.append(torch.cat([p.grad.flatten().double() for p in model.parameters()]))
+    return ((grads[1] - grads[0]).norm() / grads[0].norm()).item()
+
+
+def engine_variants(cfg, data, dev, steps: int, warmup: int) -> dict:
+    """The bound (c) under each precision and training memory format, and on a CPU how far each
+    memory format's gradient is from float64: the measurements behind the engine's defaults."""
+    out = {}
+    for precision in ("fp32", "bf16"):
+        for fmt in ("off", "on"):
+            engine = make_engine(dev, precision=precision, compile="off", channels_last=fmt)
+            fast = precision == "fp32" or dev.type == "cuda" or E.cpu_has_fast_bf16()
+            n = steps if fast else max(2, steps // 5)
+            run = engine_loop(cfg, data, engine, premade=min(n, 16))
+            run(min(warmup, 2))
+            key = f"{precision} {'channels_last' if fmt == 'on' else 'contiguous'}"
+            out[key] = {"bound_images_per_s": round(n * cfg.batch_size / _clock(dev, lambda: run(n)), 1)}
+    if dev.type == "cpu":
+        for fmt, key in ((torch.contiguous_format, "fp32 contiguous"), (torch.channels_last, "fp32 channels_last")):
+            out[key]["gradient_error_vs_float64"] = float(f"{gradient_error_vs_float64(cfg, data, fmt):.3g}")
+    return out
+
+
 def timed_engine_window(cfg, device, data_root, engine_options, steps: int, warmup: int, barrier=None):
     """The engine's loop in a worker process: warm up, wait for the others at ``barrier``, then train
     ``steps`` batches. Returns (start, end, images) with wall-clock times comparable across processes."""
@@ -189,7 +225,8 @@ def inference_images_per_second(data, engine, images: int, runs_dir) -> dict:
 
 def run_bench(device="auto", data_root=None, steps: int | None = None, warmup: int | None = None,
               workers: int = 2, engine_options: dict | None = None, runs_dir="runs", json_path=None,
-              source: str = "auto", quiet: bool = False, concurrency=(), rounds: int = 3) -> dict:
+              source: str = "auto", quiet: bool = False, concurrency=(), rounds: int = 3,
+              variants: bool = False) -> dict:
     """Measure (a), (b), (c), evaluation and early-exit inference; print a summary; return (and
     optionally write) the JSON record."""
     from .results import git_state
@@ -246,6 +283,11 @@ def run_bench(device="auto", data_root=None, steps: int | None = None, warmup: i
 
         many[str(jobs)] = round(measure_concurrency(cfg, str(dev), data_root, engine_options, steps, warmup, jobs), 1)
         say(f"  {jobs} run(s) at once (processes):                      {many[str(jobs)]:8.1f} img/s in all")
+    variant_rows = engine_variants(cfg, data, dev, steps, warmup) if variants else {}
+    for key, row in variant_rows.items():
+        err = row.get("gradient_error_vs_float64")
+        say(f"  bound, {key:<20} {row['bound_images_per_s']:8.1f} img/s"
+            + (f"; first-step gradient {err:.2e} from float64" if err is not None else ""))
     commit, dirty = git_state()
     record = {
         "experiment": BENCH_EXPERIMENT, "imbalance": RATIO, "batch_size": cfg.batch_size, "data": cfg.source,
@@ -255,7 +297,8 @@ def run_bench(device="auto", data_root=None, steps: int | None = None, warmup: i
         "bound_images_per_s": round(bound, 1), "ratio_vs_reference": round(eng / ref, 3),
         "ratio_vs_bound": round(eng / bound, 3), "eval_images_per_s": round(ev, 1),
         "projected_full_run_s": round(full_run, 1), "projected_report_s": round(report_s, 1),
-        "projected_report_runs": runs, "inference": inference, "concurrent_images_per_s": many, "engine": engine.describe(),
+        "projected_report_runs": runs, "inference": inference, "concurrent_images_per_s": many,
+        "variants": variant_rows, "engine": engine.describe(),
         "device": device_name(dev), "torch": torch.__version__, "git_commit": commit, "git_dirty": dirty,
         "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }

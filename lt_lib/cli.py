@@ -82,7 +82,7 @@ def cmd_bench(args) -> int:
 
     _threads(args)
     run_bench(args.device, args.data_root, args.steps, args.warmup, args.workers, _engine_options(args), args.runs,
-              args.json, concurrency=args.concurrency, rounds=args.rounds)
+              args.json, concurrency=args.concurrency, rounds=args.rounds, variants=args.variants)
     return 0
 
 
@@ -174,6 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--workers", type=int, default=2, help="DataLoader workers of the reference loop (default 2)")
     b.add_argument("--concurrency", type=int, nargs="*", default=[], metavar="N",
                    help="also measure N runs at once in processes, e.g. 1 2 4")
+    b.add_argument("--variants", action="store_true",
+                   help="also the bound under fp32/bf16 x contiguous/channels_last (and, on a CPU, gradient error)")
     b.add_argument("--runs", default="runs", help="where trained weights for the inference check are found")
     b.add_argument("--json", default=None, metavar="PATH", help="write the measurements as JSON")
     _add_engine_args(b)

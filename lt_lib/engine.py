@@ -6,19 +6,17 @@ evaluation batch pick other convolution kernels; bf16 autocast and ``torch.compi
 differently again. ``PLAIN`` is the plain path (fp32, contiguous, eager), which
 ``tests/test_engine.py`` holds the optimized one against.
 
-Defaults, from measurements on this project's CPU machines (2-core AMD EPYC, AVX2, no AMX; ResNet-32
-with the report's ResLT head, batch 128; ``python -m lt_lib bench`` repeats them on any device):
-- channels_last trains faster on a CPU (299 vs 270 img/s) but not the same: PyTorch's CPU BatchNorm
-  backward on channels_last tensors is ~70x further from a float64 reference than on contiguous ones
-  (4.4e-6 vs 6.5e-8 relative), and over ResNet-32's 31 BatchNorms a first step's gradient moves 2%
-  (1.7e-3 vs 2.2e-4 from float64 for the plain ResNet-32). So on a CPU the model trains contiguous and
-  only evaluation, which has no batch statistics, feeds channels_last images (614 vs 473 img/s).
-  On CUDA (cuDNN accumulates BatchNorm in fp32 either way) both use channels_last.
-- evaluation batch 500 on a CPU: 930 img/s against 512 at 1000 (cache); on a GPU, 5000.
-- bf16 autocast on a CPU without AMX or AVX512-BF16 is emulated: 16-26 img/s, 11-18x slower than fp32;
+Defaults, from ``python -m lt_lib bench --variants`` on this project's CPU machines (2-core AMD EPYC,
+AVX2, no AMX; records in results/bench/, numbers in the README's "Speed"):
+- channels_last trains faster on a CPU, but PyTorch's CPU BatchNorm backward on channels_last tensors
+  is less exact (a first step's gradient 2.5x further from float64 than contiguous), and runs from one
+  seed drift apart. So on a CPU the model trains contiguous, bit-equal to ``PLAIN``, and only
+  evaluation, which has no batch statistics, feeds channels_last images. On CUDA both use channels_last.
+- evaluation batches of 500 on a CPU (1000 spills the caches), 5000 on a GPU.
+- bf16 autocast on a CPU without AMX or AVX512-BF16 is emulated, an order of magnitude slower than fp32;
   so ``auto`` picks bf16 on CUDA and on CPUs that report ``amx_bf16`` or ``avx512_bf16``, else fp32.
-- ``torch.compile`` on this CPU: 289-346 img/s against 299-314 eager (within the noise of a shared
-  machine) after 30-76 s of compiling per shape; so ``auto`` compiles on CUDA only.
+- ``torch.compile`` on this CPU gains a few percent in training after about a minute of compiling per
+  batch shape and is not bit-equal to eager; so ``auto`` compiles on CUDA only.
 """
 from __future__ import annotations
 
@@ -74,8 +72,7 @@ class Engine:
         return CompiledForward(model) if self.compile else model
 
     def optimizer(self, params, **kwargs) -> torch.optim.SGD:
-        """SGD, fused on CUDA (one kernel for every parameter), the default foreach loop elsewhere
-        (fused on this CPU measured no faster: 314 vs 314 img/s)."""
+        """SGD, fused on CUDA (one kernel for every parameter), the default foreach loop elsewhere."""
         return torch.optim.SGD(params, fused=True if self.device.type == "cuda" else None, **kwargs)
 
     def describe(self) -> dict:
