@@ -233,8 +233,10 @@ def run_bench(device="auto", data_root=None, steps: int | None = None, warmup: i
 
     dev = resolve_device(device)
     cuda = dev.type == "cuda"
-    steps = steps or (50 if cuda else 20)
+    steps = steps if steps is not None else (50 if cuda else 20)
     warmup = warmup if warmup is not None else (10 if cuda else 3)
+    if steps < 1 or warmup < 1 or rounds < 1:
+        raise LtError(f"--steps, --warmup and --rounds must be at least 1, got {steps}, {warmup} and {rounds}")
     engine = make_engine(dev, **(engine_options or {}))
     cfg = resolve(BENCH_EXPERIMENT, RATIO, "full")
     if source == "auto":

@@ -38,6 +38,7 @@ def test_bench_writes_its_ratios_and_projections(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["bench", "--eval-batch", "0"], "error: evaluation batch must be at least 1, got 0"),
+    (["bench", "--steps", "0"], "error: --steps, --warmup and --rounds must be at least 1, got 0, 3 and 3"),
     (["train-many", "ce", "resnet", "--imbalance", "100"], "error: unknown experiment 'resnet'"),
     (["train-many", "ce", "--imbalance", "100", "--jobs", "0"], "error: --jobs must be at least 1, got 0"),
 ])
