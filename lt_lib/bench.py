@@ -23,13 +23,12 @@ import torch
 
 from . import data as D
 from .augment import Augmenter
-from . import engine as E
-from .engine import make_engine
+from .engine import cpu_has_fast_bf16, make_engine
 from .errors import LtError
 from .experiments import EXPERIMENTS, resolve
 from .exits import predict_with_exits
-from .train import (build_loss, build_model, device_name, estimate_seconds, evaluate, load_data,
-                    measure_images_per_second, resolve_device, train_epoch)
+from .train import (build_loss, build_model, device_name, estimate_seconds, evaluate, load_data, resolve_device,
+                    train_epoch)
 
 BENCH_EXPERIMENT, EXIT_EXPERIMENT, RATIO = "reslt-a0.95-aa-ls", "model7", 100
 
@@ -150,7 +149,7 @@ def engine_variants(cfg, data, dev, steps: int, warmup: int) -> dict:
     for precision in ("fp32", "bf16"):
         for fmt in ("off", "on"):
             engine = make_engine(dev, precision=precision, compile="off", channels_last=fmt)
-            fast = precision == "fp32" or dev.type == "cuda" or E.cpu_has_fast_bf16()
+            fast = precision == "fp32" or dev.type == "cuda" or cpu_has_fast_bf16()
             n = steps if fast else max(2, steps // 5)
             run = engine_loop(cfg, data, engine, premade=min(n, 16))
             run(min(warmup, 2))
@@ -238,14 +237,15 @@ def run_bench(device="auto", data_root=None, steps: int | None = None, warmup: i
     if steps < 1 or warmup < 1 or rounds < 1:
         raise LtError(f"--steps, --warmup and --rounds must be at least 1, got {steps}, {warmup} and {rounds}")
     engine = make_engine(dev, **(engine_options or {}))
-    cfg = resolve(BENCH_EXPERIMENT, RATIO, "full")
-    if source == "auto":
+    cfg, data = resolve(BENCH_EXPERIMENT, RATIO, "full"), None
+    if source != "synthetic":
         try:
             data = load_data(cfg, dev, data_root)
         except LtError:  # no CIFAR-10 here: same sizes, synthetic pixels (the speed is the same)
-            source = "synthetic"
-    if source != "auto":
-        cfg = resolve(BENCH_EXPERIMENT, RATIO, "full", source=source) if source == "synthetic" else cfg
+            if source != "auto":
+                raise
+    if data is None:
+        cfg = resolve(BENCH_EXPERIMENT, RATIO, "full", source="synthetic")
         data = load_data(cfg, dev, data_root)
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
     say(f"bench on {device_name(dev)}: {BENCH_EXPERIMENT} at ratio {RATIO}, batch {cfg.batch_size}, "

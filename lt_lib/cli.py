@@ -89,6 +89,7 @@ def cmd_bench(args) -> int:
 def cmd_report(args) -> int:
     from .report import run_report
 
+    _threads(args)
     outcomes = run_report(args.profile, args.notebooks, args.device, args.out, args.seeds,
                           train_missing=not args.no_train, retrain=args.retrain, data_root=args.data_root,
                           results_dir=args.results, figures_dir=args.figures, dry_run=args.dry_run,

@@ -121,16 +121,17 @@ def run_report(profile: str | None = None, notebooks=None, device: str = "auto",
             return []
         where = {"data_root": nb.data_root, "results_dir": nb.results_dir, "runs_dir": nb.runs_dir,
                  "resume": not retrain, "force": retrain, "engine": engine}
-        if jobs > 1 and plan:
+        if jobs > 1:
             from .parallel import train_many
 
             train_many([cfg for cfg, _ in plan], jobs, device=device, **where)
-        for i, (cfg, seconds) in enumerate(plan if jobs <= 1 else [], 1):
-            print(f"[{i}/{len(plan)}] training {cfg.run_id} (~{seconds / 60:.1f} min)", flush=True)
-            try:
-                train(cfg, device=device, quiet=True, **where)
-            except LtError as exc:  # the notebook that needs it will say so; go on with the others
-                print(f"  {cfg.run_id} not trained: {exc}")
+        else:
+            for i, (cfg, seconds) in enumerate(plan, 1):
+                print(f"[{i}/{len(plan)}] training {cfg.run_id} (~{seconds / 60:.1f} min)", flush=True)
+                try:
+                    train(cfg, device=device, quiet=True, **where)
+                except LtError as exc:  # the notebook that needs it will say so; go on with the others
+                    print(f"  {cfg.run_id} not trained: {exc}")
     out = Path(out) if out else root / "out" / nb.profile
     out.mkdir(parents=True, exist_ok=True)
     params = {"profile": nb.profile, "device": device, "seeds": list(seeds), "train_missing": train_missing,
