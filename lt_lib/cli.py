@@ -100,7 +100,7 @@ def cmd_report(args) -> int:
 def _add_engine_args(p) -> None:
     g = p.add_argument_group("engine (speed and rounding, not what is trained)")
     g.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
-                   help="auto: bf16 autocast on CUDA and on CPUs with AMX/AVX512-BF16, else fp32")
+                   help="auto: bf16 autocast on CUDA, fp32 on every CPU (bf16 on a CPU only when asked)")
     g.add_argument("--compile", default="auto", choices=("auto", "on", "off"),
                    help="torch.compile the model (auto: on CUDA only)")
     g.add_argument("--channels-last", default="auto", choices=("auto", "on", "off", "eval"),

@@ -24,14 +24,26 @@ def test_fast_bf16_is_read_from_the_cpu_flags(tmp_path, flags, fast):
     assert E.cpu_has_fast_bf16(tmp_path / "missing") is False
 
 
-def test_auto_choices_on_a_cpu(monkeypatch):
-    monkeypatch.setattr(E, "cpu_has_fast_bf16", lambda *a: False)
+CPU_KINDS = {"avx2": "fpu avx2 fma", "avx512_bf16": "fpu avx2 avx512f avx512_bf16",
+             "amx": "fpu avx512f amx_bf16 amx_tile"}
+
+
+@pytest.mark.parametrize("kind", CPU_KINDS)
+def test_auto_choices_on_a_cpu_are_the_same_on_every_cpu(tmp_path, monkeypatch, kind):
+    """Results depend on the config, the seed and the engine options, never on the host's CPU flags:
+    the default CPU engine is fp32 whatever /proc/cpuinfo lists (posed here through $LT_CPUINFO)."""
+    info = tmp_path / "cpuinfo"
+    info.write_text(f"processor\t: 0\nflags\t\t: {CPU_KINDS[kind]}\n")
+    monkeypatch.setenv("LT_CPUINFO", str(info))
+    assert E.cpu_has_fast_bf16() is (kind != "avx2")
     eng = E.make_engine(CPU)
     assert (eng.precision, eng.compile, eng.channels_last, eng.eval_channels_last, eng.eval_batch) == \
         ("fp32", False, False, True, 500)
     assert eng.memory_format == torch.contiguous_format and eng.eval_memory_format == torch.channels_last
-    monkeypatch.setattr(E, "cpu_has_fast_bf16", lambda *a: True)
-    assert E.make_engine(CPU).precision == "bf16"
+    assert E.make_engine(CPU, precision="bf16").precision == "bf16"  # only when asked
+
+
+def test_auto_choices_on_a_cpu_pinned_options():
     plain = E.make_engine(CPU, **E.PLAIN)
     assert (plain.precision, plain.compile, plain.channels_last, plain.eval_channels_last, plain.eval_batch) == \
         ("fp32", False, False, False, 1000)
@@ -73,19 +85,19 @@ def test_the_cpu_engine_trains_exactly_what_the_plain_path_trains(tmp_path, expe
     assert fast["provenance"]["engine"]["eval_batch"] == 500 and plain["provenance"]["engine"]["eval_batch"] == 1000
 
 
-def _one_step(cfg, data, engine):
+def _one_step(cfg, data, engine, dtype=torch.float32):
     """Loss and gradient of one step from the same initial weights and batch."""
     torch.manual_seed(0)
-    model = build_model(cfg).to(memory_format=engine.memory_format)
-    criterion = build_loss(cfg, data.counts)
+    model = build_model(cfg).to(dtype=dtype, memory_format=engine.memory_format)
+    criterion = build_loss(cfg, data.counts).to(dtype)
     x, y = next(D.train_batches(data, 16, torch.Generator().manual_seed(0), Augmenter(), cfg.normalize,
                                 engine.memory_format))
     with engine.autocast():
-        out = engine.forward_fn(model)(x)
-    out = E.fp32(out)
+        out = engine.forward_fn(model)(x.to(dtype))
+    out = E.fp32(out) if dtype == torch.float32 else out
     loss, _ = criterion([out], y)
     loss.backward()
-    return out, loss.detach(), {n: p.grad.flatten() for n, p in model.named_parameters()}
+    return out, loss.detach(), {n: p.grad.flatten().double() for n, p in model.named_parameters()}
 
 
 def test_bf16_autocast_keeps_the_loss_in_fp32_and_close():
@@ -102,15 +114,24 @@ def test_bf16_autocast_keeps_the_loss_in_fp32_and_close():
     assert cos > 0.999, cos
 
 
-def test_compiled_forward_matches_eager():
+def test_compiled_forward_is_as_exact_as_eager():
+    """Compiled and eager fp32 sum in different orders, so neither is the reference: both are held
+    against a float64 step. Eager lands 1.0e-3 (AVX2) to 1.2e-3 (AVX512) from it on an untrained
+    ResNet-32 (31 BatchNorms), compiled 9e-5 (measured); the compiled gradient must be no further from
+    float64 than eager's, whatever the CPU's vector width."""
     cfg = resolve("ce", 100, "smoke")
     data = load_data(cfg)
-    _, loss, grad = _one_step(cfg, data, E.make_engine(CPU, **E.PLAIN))
-    compiled = E.make_engine(CPU, **{**E.PLAIN, "compile": "on"})
-    _, closs, cgrad = _one_step(cfg, data, compiled)
-    assert closs == pytest.approx(loss.item(), rel=1e-5)
-    grad, cgrad = torch.cat(list(grad.values())), torch.cat(list(cgrad.values()))
-    assert ((cgrad - grad).norm() / grad.norm()) < 1e-3
+    plain = E.make_engine(CPU, **E.PLAIN)
+    _, loss64, grad64 = _one_step(cfg, data, plain, torch.float64)
+    _, loss, grad = _one_step(cfg, data, plain)
+    _, closs, cgrad = _one_step(cfg, data, E.make_engine(CPU, **{**E.PLAIN, "compile": "on"}))
+    assert closs.item() == pytest.approx(loss64.item(), rel=1e-5) and loss.item() == pytest.approx(loss64.item(), rel=1e-5)
+    exact, grad, cgrad = (torch.cat(list(g.values())) for g in (grad64, grad, cgrad))
+
+    def error(g):
+        return ((g - exact).norm() / exact.norm()).item()
+
+    assert error(grad) < 5e-3 and error(cgrad) <= 1.5 * error(grad), (error(grad), error(cgrad))
 
 
 def test_a_failing_compiler_falls_back_to_eager_with_one_line(monkeypatch, capsys):
