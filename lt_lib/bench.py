@@ -182,9 +182,9 @@ def eval_images_per_second(cfg, data, engine, images: int) -> float:
     model, forward, _, _ = _engine_setup(cfg, data, engine)
     model.eval()
     part = D.LongTailedCIFAR10(**{**data.__dict__, "test_x": data.test_x[:images], "test_y": data.test_y[:images]})
-    evaluate(model, part, cfg.normalize, engine, cfg.inference_threshold, forward)  # warm-up
+    evaluate(model, part, cfg.normalize, engine, cfg.inference_threshold, forward, cfg.confidence_scale)  # warm-up
     return images / _clock(data.device, lambda: evaluate(model, part, cfg.normalize, engine,
-                                                         cfg.inference_threshold, forward))
+                                                         cfg.inference_threshold, forward, cfg.confidence_scale))
 
 
 def trained_weights(cfg, runs_dir) -> Path | None:
@@ -210,7 +210,7 @@ def inference_images_per_second(data, engine, images: int, runs_dir) -> dict:
 
     def run(threshold):
         with engine.autocast():
-            return [predict_with_exits(model, x[i:i + engine.eval_batch], threshold)
+            return [predict_with_exits(model, x[i:i + engine.eval_batch], threshold, cfg.confidence_scale)
                     for i in range(0, images, engine.eval_batch)]
 
     for key, threshold in (("no_exit", None), ("early_exit", cfg.inference_threshold)):

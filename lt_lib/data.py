@@ -222,17 +222,23 @@ def to_float(x: torch.Tensor, normalize: bool = False) -> torch.Tensor:
     return x
 
 
+def batches_per_epoch(images: int, batch_size: int, drop_last: bool = False) -> int:
+    return images // batch_size if drop_last else -(-images // batch_size)
+
+
 def train_batches(data: LongTailedCIFAR10, batch_size: int, generator: torch.Generator,
-                  augmenter: Augmenter, normalize: bool = False, memory_format=torch.contiguous_format):
+                  augmenter: Augmenter, normalize: bool = False, memory_format=torch.contiguous_format,
+                  drop_last: bool = False):
     """One epoch of augmented training batches, made on the data's device.
 
     All random draws (shuffle, crop offsets, flips, AutoAugment choices) come from ``generator``, a
     CPU generator, so the same seed gives the same batches on every device and a checkpointed
     generator state resumes the exact sequence. Only small index tensors cross to the device.
+    ``drop_last`` leaves out the last partial batch (a different one each epoch, as the shuffle moves).
     """
     n = len(data.train_y)
     perm = torch.randperm(n, generator=generator).to(data.device, non_blocking=True)
-    for start in range(0, n, batch_size):
+    for start in range(0, batches_per_epoch(n, batch_size, drop_last) * batch_size, batch_size):
         idx = perm[start:start + batch_size]
         x = augmenter(data.train_x[idx], generator)
         yield to_float(x, normalize).contiguous(memory_format=memory_format), data.train_y[idx]

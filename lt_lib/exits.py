@@ -13,42 +13,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .errors import LtError
-from .models import LinearHead, ResLTHead, ResNet32, fused_logits
+from .models import HEADS, ResNet32, fused_logits, make_head
 
-EXIT_HEADS = ("linear", "cosine", "reslt")
+EXIT_HEADS = HEADS
 AGGREGATIONS = ("accumulate", "routed")
-
-
-class NormedLinear(nn.Module):
-    """Cosine classifier of LDAM-DRW: normalized features times normalized class weights."""
-
-    def __init__(self, in_features: int, out_features: int):
-        super().__init__()
-        self.weight = nn.Parameter(torch.empty(in_features, out_features).uniform_(-1, 1).renorm_(2, 1, 1e-5).mul_(1e5))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.normalize(x, dim=1) @ F.normalize(self.weight, dim=0)
-
-
-class CosineHead(nn.Module):
-    """Global average pool + cosine classifier (the usual partner of the LDAM loss)."""
-
-    def __init__(self, channels: int, num_classes: int = 10):
-        super().__init__()
-        self.fc = NormedLinear(channels, num_classes)
-
-    def forward(self, fmap: torch.Tensor) -> torch.Tensor:
-        return self.fc(fmap.mean((2, 3)))
-
-
-def make_head(kind: str, channels: int, num_classes: int = 10, branch_style: str = "split") -> nn.Module:
-    if kind == "linear":
-        return LinearHead(channels, num_classes)
-    if kind == "cosine":
-        return CosineHead(channels, num_classes)
-    if kind == "reslt":
-        return ResLTHead(channels, num_classes, branch_style)
-    raise LtError(f"unknown exit head {kind!r}; choose one of {', '.join(EXIT_HEADS)}")
+EXIT_CONFIDENCES = ("raw", "trained")
 
 
 class EarlyExitResNet32(ResNet32):
@@ -58,11 +27,10 @@ class EarlyExitResNet32(ResNet32):
     """
 
     def __init__(self, widths=(16, 32, 64), num_classes: int = 10, head: str = "linear",
-                 exit_head: str = "linear", branch_style: str = "split"):
-        final = "linear" if head == "cosine" else head
-        super().__init__(widths, num_classes, head=final, branch_style=branch_style)
-        if head == "cosine":
-            self.head = CosineHead(self.widths[-1], num_classes)
+                 exit_head: str = "linear", branch_style: str = "split", head_init: str = "kaiming"):
+        super().__init__(widths, num_classes, head=head, branch_style=branch_style, head_init=head_init)
+        if exit_head not in EXIT_HEADS:
+            raise LtError(f"unknown exit head {exit_head!r}; choose one of {', '.join(EXIT_HEADS)}")
         self.exits = nn.ModuleList(make_head(exit_head, w, num_classes, branch_style) for w in self.widths[:2])
         for m in self.exits.modules():
             if isinstance(m, (nn.Conv2d, nn.Linear)):
@@ -77,19 +45,24 @@ class EarlyExitResNet32(ResNet32):
         return outputs
 
 
-def confidence(output) -> tuple[torch.Tensor, torch.Tensor]:
-    """(max softmax probability, predicted class) of an exit's (fused) logits."""
-    conf, pred = F.softmax(fused_logits(output).float(), dim=1).max(dim=1)
+def confidence(output, scale: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(max softmax probability, predicted class) of an exit's (fused) logits z: softmax(scale * z).
+
+    ``scale`` is 1 for heads whose output the loss trains as it is, and LDAM's s (30) when the loss
+    trains s * z: a cosine head's z lies in [-1, 1], so softmax(z) over ten classes never exceeds
+    e / (e + 9/e) = 0.45 and no image would ever leave at a threshold of 0.5.
+    """
+    conf, pred = F.softmax(scale * fused_logits(output).float(), dim=1).max(dim=1)
     return conf, pred
 
 
-def train_exits(outputs: list, y: torch.Tensor, threshold: float) -> torch.Tensor:
+def train_exits(outputs: list, y: torch.Tensor, threshold: float, scale: float = 1.0) -> torch.Tensor:
     """Exit index of each sample under the training rule (correct AND confident, else go on)."""
     last = len(outputs) - 1
     exit_idx = torch.full_like(y, last)
     active = torch.ones_like(y, dtype=torch.bool)
     for k, out in enumerate(outputs[:-1]):
-        conf, pred = confidence(out)
+        conf, pred = confidence(out, scale)
         leave = active & (pred == y) & (conf > threshold)
         exit_idx = torch.where(leave, torch.full_like(exit_idx, k), exit_idx)
         active &= ~leave
@@ -104,20 +77,21 @@ def first_confident(confs: torch.Tensor, threshold: float) -> torch.Tensor:
     return leave.float().argmax(0)  # argmax returns the first maximum
 
 
-def inference_exits(outputs: list, threshold: float) -> tuple[torch.Tensor, torch.Tensor]:
+def inference_exits(outputs: list, threshold: float, scale: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
     """(exit index, prediction at that exit) of each sample under the inference rule."""
-    confs, preds = zip(*(confidence(o) for o in outputs))
+    confs, preds = zip(*(confidence(o, scale) for o in outputs))
     confs, preds = torch.stack(confs), torch.stack(preds)
     exit_idx = first_confident(confs, threshold)
     return exit_idx, preds.gather(0, exit_idx[None])[0]
 
 
 @torch.no_grad()
-def predict_with_exits(model: EarlyExitResNet32, x: torch.Tensor, threshold: float | None):
+def predict_with_exits(model: EarlyExitResNet32, x: torch.Tensor, threshold: float | None, scale: float = 1.0):
     """Inference that stops computing for an image at its first confident exit: after each stage only
     the images still undecided go on. Returns (prediction, exit index) per image; the same as
     ``inference_exits`` on the full outputs, at a fraction of the cost when images leave early.
-    ``threshold=None`` runs every image through the backbone and the final head only (no exit heads)."""
+    ``threshold=None`` runs every image through the backbone and the final head only (no exit heads);
+    ``scale`` as in ``confidence``."""
     last = len(model.stages) - 1
     pred = torch.empty(len(x), dtype=torch.long, device=x.device)
     exit_idx = torch.full_like(pred, last)
@@ -130,7 +104,7 @@ def predict_with_exits(model: EarlyExitResNet32, x: torch.Tensor, threshold: flo
             break
         if threshold is None:
             continue
-        conf, p = confidence(model.exits[i](h))
+        conf, p = confidence(model.exits[i](h), scale)
         leave = conf > threshold
         pred[alive[leave]] = p[leave]
         exit_idx[alive[leave]] = i

@@ -161,12 +161,13 @@ class ExitLoss(nn.Module):
     ResLT exit, else J, multiplied by the simulated-ResLT weight (1 / 2 / 3 for many / medium / few)
     when ``simulated``. ``share_k`` makes L the batch mean of each sample's summed exit losses (ELF);
     with a single exit and unit weights it is the plain loss. Under Mixup every J is the mixed
-    lam J(z, y_a) + (1 - lam) J(z, y_b), and the exit rule judges against the dominant label.
+    lam J(z, y_a) + (1 - lam) J(z, y_b), and the exit rule judges against the dominant label;
+    ``confidence_scale`` multiplies the logits before the rule's softmax (``exits.confidence``).
     """
 
     def __init__(self, J, reslt_exits, aggregation: str, train_threshold: float, alpha: float = 0.95,
                  medium_tail_classes=(), tail_classes=(), branch_norm: str = "per_branch", simulated: bool = False,
-                 num_classes: int = 10):
+                 num_classes: int = 10, confidence_scale: float = 1.0):
         super().__init__()
         from .exits import AGGREGATIONS
 
@@ -174,6 +175,7 @@ class ExitLoss(nn.Module):
             raise LtError(f"unknown loss aggregation {aggregation!r}; choose one of {', '.join(AGGREGATIONS)}")
         self.J, self.reslt_exits, self.aggregation = J, tuple(reslt_exits), aggregation
         self.train_threshold, self.alpha, self.branch_norm = train_threshold, alpha, branch_norm
+        self.confidence_scale = confidence_scale
         self.register_buffer("members", branch_members(medium_tail_classes, tail_classes, num_classes))
         sim = simulated_reslt_weights(medium_tail_classes, tail_classes, num_classes) if simulated else \
             torch.ones(num_classes)
@@ -185,7 +187,7 @@ class ExitLoss(nn.Module):
 
         labels = [(y, 1.0)] if mix is None else [(y, mix[1]), (mix[0], 1.0 - mix[1])]
         dominant = y if mix is None or mix[1] >= 0.5 else mix[0]
-        exit_idx = train_exits(outputs, dominant, self.train_threshold)
+        exit_idx = train_exits(outputs, dominant, self.train_threshold, self.confidence_scale)
         masks = loss_masks(exit_idx, len(outputs), self.aggregation)
         w = torch.ones_like(masks[0])
         if class_weight is not None:

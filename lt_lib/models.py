@@ -14,6 +14,8 @@ import torch.nn.functional as F
 from .errors import LtError
 
 BRANCH_STYLES = ("bn", "conv", "split")
+HEADS = ("linear", "cosine", "reslt")
+HEAD_INITS = ("kaiming", "default")
 
 
 class BasicBlock(nn.Module):
@@ -49,6 +51,28 @@ class LinearHead(nn.Module):
     def __init__(self, channels: int, num_classes: int = 10):
         super().__init__()
         self.fc = nn.Linear(channels, num_classes)
+
+    def forward(self, fmap: torch.Tensor) -> torch.Tensor:
+        return self.fc(fmap.mean((2, 3)))
+
+
+class NormedLinear(nn.Module):
+    """Cosine classifier of LDAM-DRW: normalized features times normalized class weights (in [-1, 1])."""
+
+    def __init__(self, in_features: int, out_features: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(in_features, out_features).uniform_(-1, 1).renorm_(2, 1, 1e-5).mul_(1e5))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(x, dim=1) @ F.normalize(self.weight, dim=0)
+
+
+class CosineHead(nn.Module):
+    """Global average pool + cosine classifier (the partner of the LDAM loss, which scales it by s)."""
+
+    def __init__(self, channels: int, num_classes: int = 10):
+        super().__init__()
+        self.fc = NormedLinear(channels, num_classes)
 
     def forward(self, fmap: torch.Tensor) -> torch.Tensor:
         return self.fc(fmap.mean((2, 3)))
@@ -98,6 +122,16 @@ class ResLTHead(nn.Module):
         return z_h, z_m, z_t
 
 
+def make_head(kind: str, channels: int, num_classes: int = 10, branch_style: str = "split") -> nn.Module:
+    if kind == "linear":
+        return LinearHead(channels, num_classes)
+    if kind == "cosine":
+        return CosineHead(channels, num_classes)
+    if kind == "reslt":
+        return ResLTHead(channels, num_classes, branch_style)
+    raise LtError(f"unknown head {kind!r}; choose one of {', '.join(HEADS)}")
+
+
 def fused_logits(output) -> torch.Tensor:
     """The prediction logits of a model output: the tensor itself, or the sum of the ResLT branches."""
     if isinstance(output, torch.Tensor):
@@ -109,11 +143,13 @@ class ResNet32(nn.Module):
     """ResNet-32 for 32x32 inputs: 3x3 stem, three stages of five BasicBlocks, a head.
 
     ``widths`` are the stage widths (16/32/64 in He et al.; the report uses 16/32/48 and 15/30/63).
-    ``head`` is ``"linear"`` or ``"reslt"`` (then ``branch_style`` picks the ResLT branches).
+    ``head`` is ``"linear"``, ``"cosine"`` or ``"reslt"`` (then ``branch_style`` picks the ResLT branches).
+    Convolutions and linear layers start from Kaiming-normal weights (LDAM-DRW's resnet32);
+    ``head_init="default"`` leaves the final classifier at PyTorch's default (the official ResLT code).
     """
 
     def __init__(self, widths=(16, 32, 64), num_classes: int = 10, head: str = "linear",
-                 branch_style: str = "split", blocks_per_stage: int = 5):
+                 branch_style: str = "split", blocks_per_stage: int = 5, head_init: str = "kaiming"):
         super().__init__()
         widths = tuple(int(w) for w in widths)
         if len(widths) != 3 or min(widths) < 1:
@@ -130,14 +166,11 @@ class ResNet32(nn.Module):
                 in_planes = planes
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.ModuleList(stages)
-        if head == "linear":
-            self.head = LinearHead(widths[-1], num_classes)
-        elif head == "reslt":
-            self.head = ResLTHead(widths[-1], num_classes, branch_style)
-        else:
-            raise LtError(f"unknown head {head!r}; choose 'linear' or 'reslt'")
+        if head_init not in HEAD_INITS:
+            raise LtError(f"unknown head_init {head_init!r}; choose one of {', '.join(HEAD_INITS)}")
+        self.head = make_head(head, widths[-1], num_classes, branch_style)
         for m in self.modules():  # kaiming normal init of convs and linears, as in LDAM-DRW's resnet32
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
+            if isinstance(m, (nn.Conv2d, nn.Linear)) and not (head_init == "default" and m is self.head.fc):
                 nn.init.kaiming_normal_(m.weight)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:

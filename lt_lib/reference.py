@@ -1,8 +1,9 @@
 """Published numbers, as data: the report's tables and the ResLT paper's, each with its source.
 
 ``REFERENCE`` has one row per (who, experiment, imbalance): who is ``report`` (the report being
-reproduced) or ``paper`` (the ResLT paper, Table 5); accuracies in percent; ``None`` where the source
-gives no number. The paper's baselines (Mixup, Focal, LDAM, BBN, CB-Focal, CE+DRW, CE+DRS, LDAM+DRW)
+reproduced) or ``paper`` (a published paper: the ResLT paper's Table 5, LDAM-DRW's Table 2, He et al.);
+accuracies in percent; ``None`` where the source gives no number. ``SELECTION`` says which epoch each
+kind of number is: the papers' official codes keep the best test epoch, the report's logs the last. The paper's baselines (Mixup, Focal, LDAM, BBN, CB-Focal, CE+DRW, CE+DRS, LDAM+DRW)
 are rows of who ``paper`` too; ``PAPER_BASELINES`` names them. ``reference_table(experiments, ratios)`` returns them as a DataFrame for notebooks.
 """
 from __future__ import annotations
@@ -13,6 +14,13 @@ _R000 = "seed 000 (ResLT implementation report)"
 _P003 = "seed 003 (ResLT paper, Table 5, ResNet-32)"
 _R002 = "seed 002 (hybrid report)"
 _R004 = "seed 004 (ELF implementation report)"
+_LDAM = "Cao et al. 2019 (LDAM-DRW), Table 2, CIFAR-10-LT ResNet-32"
+_HE = "He et al. 2016 (Deep Residual Learning), Table 6: ResNet-32, 7.51% error"
+
+# Which epoch a published number is: both official codes print the best test accuracy over the epochs
+# (LDAM-DRW cifar_train.py:227-228, ResLT cifarTrain_reslt_cifar10.py:198-199); the report's numbers
+# are the last epoch of its logs (seed 002: "Epoch 200 ... Test Acc: 56.90%" for Model 1's 56.9).
+SELECTION = {"paper": "best epoch", "report": "final epoch"}
 
 # (who, experiment, imbalance, overall, many, medium, few, source)
 _ROWS = [
@@ -70,6 +78,9 @@ _ROWS = [
     ("paper", "ldam-drw", 100, 77.03, None, None, None, f"{_P003}, LDAM+DRW row (a baseline)"),
     ("paper", "ldam-drw", 50, 81.03, None, None, None, f"{_P003}, LDAM+DRW row (a baseline)"),
     ("paper", "ldam-drw", 10, 88.16, None, None, None, f"{_P003}, LDAM+DRW row (a baseline)"),
+    ("paper", "ce", 100, 70.36, None, None, None, f"{_LDAM}, ERM row"),
+    ("paper", "ce", 10, 86.39, None, None, None, f"{_LDAM}, ERM row"),
+    ("paper", "resnet32-balanced", 1, 92.49, None, None, None, _HE),
     ("paper", "reslt", 100, 80.44, None, None, None, _P003),
     ("paper", "reslt", 50, 83.46, None, None, None, _P003),
     ("paper", "reslt", 10, 89.06, None, None, None, _P003),
@@ -89,7 +100,10 @@ PAPER_COUNTERPART = {name: "reslt" for name in (
     "reslt-a0.9", "reslt-a0.95", "reslt-a0.99", "reslt-a0.995", "reslt-a0.95-aa", "reslt-a0.95-aa-ls", "reslt-paper",
     "model1", "model2", "model3", "model4", "model5", "model6", "model7", "model8", "model12", "model13", "model14",
     "model15", "model16")}
-PAPER_COUNTERPART.update({"elf-ldam-drw": "elf", "elf-ldam-drw-lr0.01": "elf"})
+PAPER_COUNTERPART.update({"elf-ldam-drw": "elf", "elf-ldam-drw-lr0.01": "elf", "ce": "ce",
+                          "ce-balanced": "resnet32-balanced", "ldam-drw": "ldam-drw"})
+# The calibration runs: each against the published number of the same method, same network, same schedule.
+CALIBRATION = ("ce-balanced", "ce", "ldam-drw", "reslt-paper", "elf-ldam-drw")
 
 
 def lookup(who: str, experiment: str, imbalance: float, metric: str = "overall"):
@@ -103,5 +117,21 @@ def lookup(who: str, experiment: str, imbalance: float, metric: str = "overall")
 
 
 def paper_overall(experiment: str, imbalance: float):
+    """The published (best-epoch) number our experiment is compared with, or None."""
     counterpart = PAPER_COUNTERPART.get(experiment)
     return lookup("paper", counterpart, imbalance) if counterpart else None
+
+
+def published(experiment: str, imbalance: float) -> tuple[float | None, str | None]:
+    """(number, source) of the published number a calibration run is compared with: the paper's, or
+    for ELF the report's own implementation (seed 004), whose code is the one we follow."""
+    if experiment == "elf-ldam-drw":
+        value = lookup("report", experiment, imbalance)
+        who = "report"
+    else:
+        value, who = paper_overall(experiment, imbalance), "paper"
+    if value is None:
+        return None, None
+    key = experiment if who == "report" else PAPER_COUNTERPART[experiment]
+    rows = REFERENCE[(REFERENCE.who == who) & (REFERENCE.experiment == key) & (REFERENCE.imbalance == float(imbalance))]
+    return value, rows.iloc[0]["source"]

@@ -102,8 +102,27 @@ class ResultsStore:
         return [json.loads(p.read_text()) for p in sorted(self.root.glob(f"*/{SUMMARY}"))]
 
 
+def registry_setting(summary: dict) -> str:
+    """``current`` when a stored run's config is what the registry gives for it today, ``old setting``
+    when the registry's entry has changed since (the run stays readable and is shown labelled), or
+    ``not in the registry``."""
+    from .experiments import EXPERIMENTS, PROFILES, config_hash, resolve
+
+    if summary.get("experiment") not in EXPERIMENTS or summary.get("profile") not in PROFILES:
+        return "not in the registry"
+    config = summary.get("config") or {}
+    epochs = config.get("epochs")
+    try:
+        now = resolve(summary["experiment"], summary["imbalance"], summary["profile"], summary["seed"],
+                      epochs=None if epochs == PROFILES[summary["profile"]].epochs else epochs)
+    except ValueError:
+        return "old setting"
+    return "current" if config_hash(config) == now.config_hash else "old setting"
+
+
 def load_results(results_dir="results") -> pd.DataFrame:
-    """One row per stored run: identity, status, final and best accuracy, provenance."""
+    """One row per stored run: identity, status, final and best accuracy, provenance, and whether its
+    config is the registry's current setting (``setting``)."""
     rows = []
     for s in ResultsStore(results_dir).summaries():
         final, best, prov = s.get("final") or {}, s.get("best") or {}, s.get("provenance") or {}
@@ -114,9 +133,9 @@ def load_results(results_dir="results") -> pd.DataFrame:
             "overall": final.get("overall"), "many": final.get("many"), "medium": final.get("medium"),
             "few": final.get("few"), "best_overall": best.get("overall"), "best_epoch": best.get("epoch"),
             "device": prov.get("device"), "wall_seconds": prov.get("wall_seconds"),
-            "git_commit": prov.get("git_commit"),
+            "git_commit": prov.get("git_commit"), "setting": registry_setting(s),
         })
     columns = ["run_id", "experiment", "imbalance", "seed", "profile", "status", "epochs_completed", "epochs",
                "overall", "many", "medium", "few", "best_overall", "best_epoch", "device", "wall_seconds",
-               "git_commit"]
+               "git_commit", "setting"]
     return pd.DataFrame(rows, columns=columns)

@@ -21,7 +21,7 @@ from .augment import Augmenter
 from .engine import Engine, fp32, make_engine
 from .errors import LtError
 from .experiments import TrainConfig
-from .exits import EarlyExitResNet32, confidence, exit_flops, first_confident, threshold_sweep
+from .exits import EXIT_CONFIDENCES, EarlyExitResNet32, confidence, exit_flops, first_confident, threshold_sweep
 from .losses import ExitLoss, LDAMLoss, drw_weights
 from .models import ResNet32, fused_logits
 from .results import ResultsStore, git_state
@@ -44,10 +44,9 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
 
 def build_model(cfg: TrainConfig) -> ResNet32:
     if cfg.early_exits:
-        return EarlyExitResNet32(cfg.widths, head=cfg.head, exit_head=cfg.exit_head, branch_style=cfg.branch_style)
-    if cfg.head == "cosine":
-        raise LtError("a cosine final head needs early_exits (the ELF models); use head 'linear'")
-    return ResNet32(cfg.widths, head=cfg.head, branch_style=cfg.branch_style)
+        return EarlyExitResNet32(cfg.widths, head=cfg.head, exit_head=cfg.exit_head, branch_style=cfg.branch_style,
+                                 head_init=cfg.head_init)
+    return ResNet32(cfg.widths, head=cfg.head, branch_style=cfg.branch_style, head_init=cfg.head_init)
 
 
 def build_loss(cfg: TrainConfig, counts) -> ExitLoss:
@@ -69,14 +68,19 @@ def build_loss(cfg: TrainConfig, counts) -> ExitLoss:
             raise LtError("loss 'reslt' needs head 'reslt' (three branches)")
         reslt_exits = [cfg.loss == "reslt"]
     medium_tail, tail = cfg.branch_classes
+    if cfg.exit_confidence not in EXIT_CONFIDENCES:
+        raise LtError(f"unknown exit_confidence {cfg.exit_confidence!r}; choose one of {', '.join(EXIT_CONFIDENCES)}")
     return ExitLoss(J, reslt_exits, cfg.aggregation, cfg.train_threshold, cfg.alpha, medium_tail, tail,
-                    cfg.branch_norm, cfg.simulated)
+                    cfg.branch_norm, cfg.simulated, confidence_scale=cfg.confidence_scale)
 
 
 def learning_rate(cfg: TrainConfig, epoch: int) -> float:
-    """lr of 0-based ``epoch``: linear warm-up base*(e+1)/W for e < W, then x gamma at each milestone."""
+    """lr of 0-based ``epoch``: warm-up base * (w0 (1 - f) + f), f = (e + 1) / W, for e < W (w0 =
+    ``warmup_from``: 0 in LDAM-DRW and the report, 1/3 in the official ResLT code), then x gamma at
+    each milestone."""
     if epoch < cfg.warmup_epochs:
-        return cfg.lr * (epoch + 1) / cfg.warmup_epochs
+        f = (epoch + 1) / cfg.warmup_epochs
+        return cfg.lr * (cfg.warmup_from * (1 - f) + f)
     return cfg.lr * cfg.lr_gamma ** sum(epoch >= m for m in cfg.milestones)
 
 
@@ -97,14 +101,15 @@ def load_data(cfg: TrainConfig, device="cpu", data_root=None) -> D.LongTailedCIF
 
 @torch.no_grad()
 def evaluate(model, data: D.LongTailedCIFAR10, normalize: bool = False, engine: Engine | None = None,
-             inference_threshold: float = 0.5, forward=None) -> dict:
+             inference_threshold: float = 0.5, forward=None, confidence_scale: float = 1.0) -> dict:
     """Test accuracy (percent): overall, many/medium/few (report splits), per class, predicted-class counts.
 
     For an early-exit model every test image is judged at the exit the inference rule sends it to;
     ``exits`` then holds the fraction leaving at each exit, the accuracy of those, and the (K, N)
     confidences and predictions of every exit (for post-hoc threshold sweeps). ``engine`` sets the
     batch size, memory format and precision (default: the device's engine); ``forward`` replaces
-    ``model(x)`` (a compiled forward).
+    ``model(x)`` (a compiled forward); ``confidence_scale`` multiplies the logits before the softmax
+    that judges an exit's confidence (``TrainConfig.confidence_scale``).
     """
     engine = engine or make_engine(data.device)
     forward = forward or model
@@ -115,7 +120,7 @@ def evaluate(model, data: D.LongTailedCIFAR10, normalize: bool = False, engine: 
         with engine.autocast():
             outputs = forward(x)
         outputs = outputs if isinstance(outputs, list) else [outputs]
-        c, p = zip(*(confidence(o) for o in outputs))
+        c, p = zip(*(confidence(o, confidence_scale) for o in outputs))
         confs.append(torch.stack(c))
         preds.append(torch.stack(p))
     model.train(was_training)
@@ -213,7 +218,8 @@ def train_epoch(model, criterion, optimizer, data: D.LongTailedCIFAR10, cfg: Tra
     finite = torch.ones((), dtype=torch.bool, device=dev)
     exit_counts, n = None, 0
     if batches is None:
-        batches = D.train_batches(data, cfg.batch_size, generator, augmenter, cfg.normalize, engine.memory_format)
+        batches = D.train_batches(data, cfg.batch_size, generator, augmenter, cfg.normalize, engine.memory_format,
+                                  cfg.drop_last)
     for step, (x, y) in enumerate(batches):
         if max_batches is not None and step >= max_batches:
             break
@@ -323,7 +329,7 @@ def train(cfg: TrainConfig, *, device="auto", data_root=None, results_dir="resul
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = True
 
-    steps = math.ceil(len(data.train_y) / cfg.batch_size)
+    steps = D.batches_per_epoch(len(data.train_y), cfg.batch_size, cfg.drop_last)
     bar = tqdm(total=cfg.epochs * steps, initial=start_epoch * steps, desc=cfg.run_id, unit="batch",
                disable=quiet, dynamic_ncols=True, mininterval=1.0)
     segment_start = time.perf_counter()
@@ -342,7 +348,7 @@ def train(cfg: TrainConfig, *, device="auto", data_root=None, results_dir="resul
         divergence = monitor.after_epoch(epoch + 1, finite)
         last = epoch + 1 == cfg.epochs
         if divergence or last or (epoch + 1) % cfg.eval_every == 0:
-            final = evaluate(model, data, cfg.normalize, eng, cfg.inference_threshold, forward)
+            final = evaluate(model, data, cfg.normalize, eng, cfg.inference_threshold, forward, cfg.confidence_scale)
             row.update({f"test_{k}": final[k] for k in ("overall", "many", "medium", "few")})
             if "exits" in final:
                 row.update({f"test_exit_{k + 1}": f for k, f in enumerate(final["exits"]["fraction"])})

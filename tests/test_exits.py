@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from lt_lib.errors import LtError
-from lt_lib.exits import (EarlyExitResNet32, NormedLinear, exit_flops, inference_exits, loss_masks, train_exits)
+from lt_lib.exits import EarlyExitResNet32, exit_flops, inference_exits, loss_masks, train_exits
+from lt_lib.models import NormedLinear
 from lt_lib.models import ResNet32
 
 

@@ -12,7 +12,7 @@ def test_learning_rate_schedule_full_and_quick():
     assert T.learning_rate(full, 159) == pytest.approx(0.1)
     assert T.learning_rate(full, 160) == pytest.approx(0.01)  # the report's log: "Epoch 161 ... LR 0.01"
     assert T.learning_rate(full, 199) == pytest.approx(0.001)  # "Epoch 200 ... LR: 0.00100"
-    quick = resolve("ce", 100, "quick")
+    quick = resolve("reslt-a0.95", 100, "quick")
     assert (quick.epochs, quick.warmup_epochs, quick.milestones) == (30, 2, (24, 27))
     assert [T.learning_rate(quick, e) for e in (0, 1, 23, 24, 27)] == pytest.approx([0.05, 0.1, 0.1, 0.01, 0.001])
 
