@@ -1,4 +1,4 @@
-"""Batched per-sample augmentation of uint8 NCHW tensors on their own device.
+"""Batched per-sample augmentation of uint8 NCHW tensors on their own device, with no host sync.
 
 Random crop 32x32 from 4-pixel zero padding, horizontal flip with p = 0.5, and optionally
 AutoAugment with torchvision's CIFAR10 policy drawn per image, in that order (the order of the
@@ -6,14 +6,27 @@ report's ``RandomCrop -> RandomHorizontalFlip -> AutoAugment -> ToTensor`` pipel
 
 Why not torchvision's or kornia's batched AutoAugment: torchvision's ``AutoAugment`` (v1 and v2) and
 kornia's draw one sub-policy per call, so a batch would share one sub-policy; the report trained
-with a per-image transform, so every image needs its own sub-policy, probabilities and signs. We
-draw those per image and apply torchvision's functional ops to the groups of images that share an
-(op, magnitude, sign): the ops are per-image (their statistics are taken per image), so the result
-equals applying ``AutoAugment`` image by image.
+with a per-image transform, so every image needs its own sub-policy, probabilities and signs.
+
+How, without a host sync or a loop over images: the random draws (``Augmenter.draw``) come from a
+CPU generator in the order torchvision draws them, and ``Augmenter.apply`` turns them into per-image
+parameters by looking them up in small tables on the device. Each sub-policy position applies every
+op type once to the whole batch, an image keeping its pixels where its op is another one:
+- the geometric ops (shear, translate, rotate) are a gather through a source-pixel map. The policy
+  fixes each op's magnitude, so there are only 32 such transforms; their maps are made once by
+  torchvision's own ``affine``/``rotate`` on an image of pixel indices (nearest interpolation copies
+  values), so they are torchvision's to the pixel;
+- brightness, colour, contrast and sharpness are torchvision's blend ``r * img + (1 - r) * degenerate``
+  with a per-image ratio (float32 factors rounded from float64, as torchvision's Python floats are);
+- posterize is a per-image bit mask, solarize a per-image threshold, autocontrast per-channel min/max
+  rescaling with ``torch.where``, equalize batched per-image-per-channel histograms (scatter_add into
+  (N*C, 256), cumsum, a gathered lookup table), invert 255 - x.
+``tests/test_augment.py`` holds every op, and the whole augmenter, equal to torchvision image by image.
 """
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import torch
 import torch.nn.functional as F
@@ -23,6 +36,12 @@ from torchvision.transforms import AutoAugment, AutoAugmentPolicy, Interpolation
 # The 25 CIFAR10 sub-policies, each two (op name, probability, magnitude bin or None), from torchvision.
 CIFAR10_POLICY = AutoAugment(AutoAugmentPolicy.CIFAR10).policies
 NUM_BINS = 10
+OPS = ("none", "ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate", "Brightness", "Color", "Contrast",
+       "Sharpness", "Posterize", "Solarize", "AutoContrast", "Equalize", "Invert")
+GEOMETRIC = ("ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate")
+BLENDS = ("Brightness", "Color", "Contrast", "Sharpness")
+SIGNED_OPS = {"ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate", "Brightness", "Color", "Contrast",
+              "Sharpness"}
 
 
 def magnitude(op: str, bin_id, image_size=(32, 32)) -> float:
@@ -46,12 +65,9 @@ def magnitude(op: str, bin_id, image_size=(32, 32)) -> float:
     return float(table[op][bin_id].item())
 
 
-SIGNED_OPS = {"ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate", "Brightness", "Color", "Contrast",
-              "Sharpness"}
-
-
 def apply_op(img: torch.Tensor, op: str, mag: float) -> torch.Tensor:
-    """One AutoAugment op on a uint8 batch (..., C, H, W), nearest interpolation, zero fill."""
+    """One AutoAugment op through torchvision's functional API (the reference), nearest interpolation,
+    zero fill, on a batch (..., C, H, W) sharing ``mag``."""
     nearest = InterpolationMode.NEAREST
     if op == "ShearX":
         return TF.affine(img, 0.0, [0, 0], 1.0, [math.degrees(math.atan(mag)), 0.0], nearest, None, [0, 0])
@@ -99,51 +115,214 @@ def flip(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return torch.where(mask[:, None, None, None], x.flip(3), x)
 
 
-# Each sub-policy with magnitudes resolved once: [((op, probability, magnitude), (op, p, m)), ...].
-_RESOLVED = [tuple((op, p, magnitude(op, bin_id)) for op, p, bin_id in sub) for sub in CIFAR10_POLICY]
+# ------------------------------------------------------------------------------ policy tables
+class PolicyTables:
+    """Per (sub-policy, position, sign) lookups, made once per device and image size:
+    ``op`` (index into OPS), ``geo`` (row of ``maps``, 0 = identity), ``ratio``/``keep`` (the blend's
+    float32 r and 1 - r), ``mask`` (posterize bits), ``threshold`` (solarize), and ``maps`` (G + 1,
+    H*W): the source pixel of every output pixel of each geometric transform, H*W for the zero fill."""
+
+    def __init__(self, device, size=(32, 32)):
+        h, w = size
+        shape = (len(CIFAR10_POLICY), 2, 2)
+        op = torch.zeros(shape, dtype=torch.long)
+        geo = torch.zeros(shape, dtype=torch.long)
+        ratio64, keep64 = torch.ones(shape, dtype=torch.float64), torch.zeros(shape, dtype=torch.float64)
+        mask = torch.full(shape, 255, dtype=torch.uint8)
+        threshold = torch.full(shape, 256.0)
+        maps, index_of = [torch.arange(h * w)], {}
+        # an image of pixel indices 1..H*W (0 = outside): torchvision's nearest sampling copies them
+        index_image = torch.arange(1, h * w + 1, dtype=torch.float32).view(1, 1, h, w)
+        for pid, sub in enumerate(CIFAR10_POLICY):
+            for k, (name, _, bin_id) in enumerate(sub):
+                for sign in (0, 1):
+                    mag = magnitude(name, bin_id, size)
+                    if name in SIGNED_OPS and sign == 0:  # torchvision negates on a 0 draw
+                        mag = -mag
+                    at = (pid, k, sign)
+                    op[at] = OPS.index(name)
+                    if name in GEOMETRIC:
+                        if (name, mag) not in index_of:
+                            src = apply_op(index_image, name, mag).flatten().long() - 1
+                            maps.append(torch.where(src < 0, h * w, src))
+                            index_of[(name, mag)] = len(maps) - 1
+                        geo[at] = index_of[(name, mag)]
+                    elif name in BLENDS:
+                        ratio64[at], keep64[at] = 1.0 + mag, 1.0 - (1.0 + mag)
+                    elif name == "Posterize":
+                        mask[at] = (256 - 2 ** (8 - int(mag))) % 256
+                    elif name == "Solarize":
+                        threshold[at] = mag
+        prob = torch.tensor([[sub[k][1] for k in range(2)] for sub in CIFAR10_POLICY])
+        self.host_op, self.host_prob = op[:, :, 0].clone(), prob  # for the host's "which ops" question
+        self.op, self.geo, self.mask, self.threshold, self.prob = (t.to(device) for t in (op, geo, mask, threshold, prob))
+        self.ratio, self.keep = ratio64.float().to(device), keep64.float().to(device)
+        self.maps = torch.stack(maps).to(device)
 
 
-def autoaugment_groups(policy_ids, probs, signs):
-    """Per position k (0, 1) of the sub-policy, the image groups sharing one (op, magnitude, sign).
+@lru_cache(maxsize=8)
+def policy_tables(device: torch.device, size=(32, 32)) -> PolicyTables:
+    return PolicyTables(device, size)
 
-    ``policy_ids`` (B,), ``probs`` (B, 2) uniform draws, ``signs`` (B, 2) in {0, 1}; an op applies to an
-    image when its draw is <= the op's probability, and a signed op is negated when the sign is 0
-    (torchvision's convention). Returns ``[[(op, magnitude, index tensor), ...], [...]]`` (CPU indices).
-    """
-    positions = []
+
+def _grayscale(x: torch.Tensor) -> torch.Tensor:
+    """torchvision's rgb_to_grayscale on uint8 (B, 3, H, W): (B, 1, H, W) uint8, truncated."""
+    r, g, b = x.unbind(1)
+    return (0.2989 * r + 0.587 * g + 0.114 * b).to(torch.uint8).unsqueeze(1)
+
+
+def _blurred(x: torch.Tensor) -> torch.Tensor:
+    """torchvision's sharpness kernel ([[1, 1, 1], [1, 5, 1], [1, 1, 1]] / 13, border pixels kept),
+    in integers: n = the 3x3 sum + 4 x centre, and round(n / 13) = floor((2n + 13) / 26) never sits at
+    a half (n is an integer), so it equals torchvision's float convolution followed by rounding."""
+    v = x.to(torch.int16)
+    rows = v[..., :-2] + v[..., 1:-1] + v[..., 2:]
+    n = rows[..., :-2, :] + rows[..., 1:-1, :] + rows[..., 2:, :] + 4 * v[..., 1:-1, 1:-1]
+    out = x.clone()
+    out[..., 1:-1, 1:-1] = ((2 * n + 13).float() / 26).floor().to(torch.uint8)
+    return out
+
+
+def _autocontrast(x: torch.Tensor) -> torch.Tensor:
+    lo = x.amin((2, 3), keepdim=True).float()
+    hi = x.amax((2, 3), keepdim=True).float()
+    flat = hi == lo
+    scale = torch.where(flat, torch.ones_like(hi), 255.0 / (hi - lo))
+    lo = torch.where(flat, torch.zeros_like(lo), lo)
+    return ((x - lo) * scale).clamp(0, 255).to(torch.uint8)
+
+
+def _equalize(x: torch.Tensor) -> torch.Tensor:
+    """torchvision's equalize for every image and channel at once (its per-channel rule: step =
+    (pixels - count of the brightest present value) // 255; a channel with step 0 is left as it is)."""
+    b, c, h, w = x.shape
+    flat = x.reshape(b * c, h * w).long()
+    hist = torch.zeros(b * c, 256, dtype=torch.long, device=x.device).scatter_add_(1, flat, torch.ones_like(flat))
+    top = hist.gather(1, flat.amax(1, keepdim=True))
+    step = torch.div(h * w - top, 255, rounding_mode="floor")
+    safe = step.clamp_min(1)
+    lut = torch.div(hist.cumsum(1) + torch.div(safe, 2, rounding_mode="floor"), safe, rounding_mode="floor")
+    lut = F.pad(lut, (1, 0))[:, :-1].clamp(0, 255)
+    out = torch.where(step == 0, flat, lut.gather(1, flat))
+    return out.to(torch.uint8).view(b, c, h, w)
+
+
+def _remap(x: torch.Tensor, src: torch.Tensor) -> torch.Tensor:
+    """Output pixel p of image i is input pixel src[i, p] (index H*W: the zero fill)."""
+    b, c, h, w = x.shape
+    return F.pad(x.reshape(b, c, h * w), (0, 1)).gather(2, src[:, None, :].expand(b, c, h * w)).view(b, c, h, w)
+
+
+def _op(name: str, x: torch.Tensor, at: tuple, t: PolicyTables) -> torch.Tensor:
+    """Op ``name`` on every image of x, with each image's parameters looked up at ``at``."""
+
+    def per_image(table):
+        return table[at].view(-1, 1, 1, 1)
+
+    if name in GEOMETRIC:
+        return _remap(x, t.maps[t.geo[at]])
+    if name in BLENDS:
+        if name == "Brightness":
+            degenerate = torch.zeros_like(x)
+        elif name == "Color":
+            degenerate = _grayscale(x)
+        elif name == "Contrast":
+            degenerate = _grayscale(x).float().mean((1, 2, 3), keepdim=True)
+        else:
+            degenerate = _blurred(x)
+        return (per_image(t.ratio) * x + per_image(t.keep) * degenerate).clamp(0, 255).to(torch.uint8)
+    if name == "Posterize":
+        return x & per_image(t.mask)
+    if name == "Solarize":
+        return torch.where(x >= per_image(t.threshold), 255 - x, x)
+    if name == "AutoContrast":
+        return _autocontrast(x)
+    if name == "Equalize":
+        return _equalize(x)
+    return 255 - x  # Invert
+
+
+def _position_static(x: torch.Tensor, op: torch.Tensor, at: tuple, t: PolicyTables) -> torch.Tensor:
+    """Every op type on the whole batch, each image keeping the result of its own op (``op`` per
+    image, 0 = none): a fixed sequence of kernels, whatever was drawn (a captured step)."""
+
+    def mine(name):
+        return (op == OPS.index(name)).view(-1, 1, 1, 1)
+
+    geometric = (op >= 1) & (op <= len(GEOMETRIC))
+    x = _remap(x, t.maps[torch.where(geometric, t.geo[at], 0)])  # one gather for all five (row 0: identity)
+    for name in OPS[len(GEOMETRIC) + 1:]:
+        x = torch.where(mine(name), _op(name, x, at, t), x)
+    return x
+
+
+def autoaugment(x: torch.Tensor, policy_ids, probs, signs, static: bool = False) -> torch.Tensor:
+    """Per-image AutoAugment of uint8 (B, C, H, W) from torchvision-style draws: ``policy_ids`` (B,),
+    ``probs`` (B, 2) uniform, ``signs`` (B, 2) in {0, 1}. Drawn on the CPU, they also tell the host
+    which ops a batch needs, and only those are computed; with ``static`` (draws already on x's
+    device, as in a captured step) every op is computed, so nothing depends on the draws."""
+    t = policy_tables(x.device, tuple(x.shape[-2:]))
+    dev = x.device
+    pid, u, sign = (_to_device(v, dev) for v in (policy_ids, probs, signs))
     for k in range(2):
-        groups: dict[tuple, list[int]] = {}
-        for i, (pid, u, s) in enumerate(zip(policy_ids.tolist(), probs[:, k].tolist(), signs[:, k].tolist())):
-            op, p, mag = _RESOLVED[pid][k]
-            if u <= p:
-                if op in SIGNED_OPS and s == 0:
-                    mag = -mag
-                groups.setdefault((op, mag), []).append(i)
-        positions.append([(op, mag, torch.tensor(idx)) for (op, mag), idx in groups.items()])
-    return positions
+        at = (pid, k, sign[:, k].long())
+        if static:
+            op = torch.where(u[:, k] <= t.prob[pid, k], t.op[at], 0)
+            x = _position_static(x, op, at, t)
+            continue
+        # the CPU draws tell the host which images need which op: each op type runs on its images only
+        applied = probs[:, k] <= t.host_prob[policy_ids, k]
+        host_op = torch.where(applied, t.host_op[policy_ids, k], 0)
+        for i in host_op.unique().tolist():
+            if i == 0:
+                continue
+            rows = torch.nonzero(host_op == i).flatten()  # on the CPU draws: no device read
+            idx = _to_device(rows, dev)
+            sub = _op(OPS[i], x.index_select(0, idx), (pid[idx], k, sign[idx, k].long()), t)
+            x = x.index_copy(0, idx, sub)
+    return x
+
+
+def _to_device(v: torch.Tensor, dev: torch.device) -> torch.Tensor:
+    """A CPU draw onto the device without stalling the host: through pinned memory on CUDA."""
+    if v.device == dev:
+        return v
+    if dev.type == "cuda" and not v.is_pinned():
+        v = v.pin_memory()
+    return v.to(dev, non_blocking=True)
 
 
 class Augmenter:
-    """Crop + flip (+ per-image AutoAugment) for uint8 batches; randomness from a CPU generator."""
+    """Crop + flip (+ per-image AutoAugment) for uint8 batches; randomness from a CPU generator.
+
+    ``draw(b, generator)`` makes a batch's random numbers on the CPU (the same stream on every
+    device); ``apply(x, draws)`` augments with them on x's device without reading anything back.
+    """
 
     def __init__(self, crop: bool = True, flip: bool = True, autoaugment: bool = False, padding: int = 4):
         self.crop, self.flip, self.autoaugment, self.padding = crop, flip, autoaugment, padding
 
-    def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        b, dev = x.shape[0], x.device
+    def draw(self, b: int, generator: torch.Generator) -> dict:
+        draws = {}
         if self.crop:
-            offsets = torch.randint(0, 2 * self.padding + 1, (b, 2), generator=generator)
-            x = random_crop(x, offsets.to(dev, non_blocking=True), self.padding)
+            draws["offsets"] = torch.randint(0, 2 * self.padding + 1, (b, 2), generator=generator)
         if self.flip:
-            mask = torch.rand(b, generator=generator) < 0.5
-            x = flip(x, mask.to(dev, non_blocking=True))
+            draws["flip"] = torch.rand(b, generator=generator) < 0.5
         if self.autoaugment:
-            policy_ids = torch.randint(len(CIFAR10_POLICY), (b,), generator=generator)
-            probs = torch.rand((b, 2), generator=generator)
-            signs = torch.randint(2, (b, 2), generator=generator)
-            x = x.clone()
-            for position in autoaugment_groups(policy_ids, probs, signs):
-                for op, mag, idx in position:
-                    idx = idx.to(dev, non_blocking=True)
-                    x[idx] = apply_op(x[idx], op, mag)
+            draws["policy_ids"] = torch.randint(len(CIFAR10_POLICY), (b,), generator=generator)
+            draws["probs"] = torch.rand((b, 2), generator=generator)
+            draws["signs"] = torch.randint(2, (b, 2), generator=generator)
+        return draws
+
+    def apply(self, x: torch.Tensor, draws: dict, static: bool = False) -> torch.Tensor:
+        dev = x.device
+        if self.crop:
+            x = random_crop(x, _to_device(draws["offsets"], dev), self.padding)
+        if self.flip:
+            x = flip(x, _to_device(draws["flip"], dev))
+        if self.autoaugment:
+            x = autoaugment(x, draws["policy_ids"], draws["probs"], draws["signs"], static)
         return x
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        return self.apply(x, self.draw(x.shape[0], generator))

@@ -7,9 +7,11 @@ The test set stays the balanced 10,000.
 """
 from __future__ import annotations
 
+import io
 import os
 import pickle
-from dataclasses import dataclass
+import zipfile
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -62,13 +64,15 @@ def long_tail_indices(labels: np.ndarray, counts: list[int], seed: int = SELECTI
 # ---------------------------------------------------------------------------------------- sources
 @dataclass
 class ArraySet:
-    """CIFAR-10-shaped arrays: uint8 images (N, 32, 32, 3) and int64 labels."""
+    """CIFAR-10-shaped arrays: uint8 images (N, 32, 32, 3) and int64 labels. ``available`` marks the
+    training images a packed file holds (None: all of them)."""
 
     train_x: np.ndarray
     train_y: np.ndarray
     test_x: np.ndarray
     test_y: np.ndarray
     source: str
+    available: np.ndarray | None = field(default=None, repr=False)
 
 
 def default_data_root() -> Path:
@@ -79,34 +83,148 @@ def _download_allowed() -> bool:
     return os.environ.get("LT_DOWNLOAD", "0").lower() in ("1", "true", "yes")
 
 
+NPZ_FIX = "rebuild it: python ../shared/data/cifar10_npz.py {path}"
+PACK_NAME = "cifar10-lt-jpeg.npz"
+
+
+def _damaged(path: Path, exc: BaseException) -> str:
+    """What is wrong with a file, in a few words, from the exception reading it raised."""
+    if path.is_file() and path.suffix == ".npz" and not zipfile.is_zipfile(path):
+        return "not an npz (zip) file"
+    text = str(exc).splitlines()[0][:100] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+# what reading a damaged npz, pickle or torch file can raise (zip, zlib, pickle, numpy and OS errors)
+READ_ERRORS = (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError, pickle.UnpicklingError, RuntimeError,
+               AttributeError, TypeError, IndexError)
+
+
+def _check_arrays(path: Path, a: ArraySet, fix: str) -> ArraySet:
+    for split in ("train", "test"):
+        x, y = getattr(a, f"{split}_x"), getattr(a, f"{split}_y")
+        if x.dtype != np.uint8 or x.ndim != 4 or x.shape[1:] != (32, 32, 3) or len(x) != len(y):
+            raise LtError(f"{path} holds {split}_x {x.dtype} {x.shape} with {len(y)} labels, not uint8 "
+                          f"(N, 32, 32, 3) images with N labels; {fix}")
+        if len(y) and (y.min() < 0 or y.max() >= NUM_CLASSES):
+            raise LtError(f"{path} has {split} labels outside 0-9; {fix}")
+    return a
+
+
 def _from_npz(path: Path) -> ArraySet:
-    with np.load(path) as z:
-        missing = {"train_x", "train_y", "test_x", "test_y"} - set(z.files)
-        if missing:
-            raise LtError(f"{path} lacks the keys {sorted(missing)}; rebuild it with ../shared/data/cifar10_npz.py")
-        return ArraySet(z["train_x"], z["train_y"].astype(np.int64), z["test_x"], z["test_y"].astype(np.int64),
-                        source=f"npz:{path}")
+    fix = NPZ_FIX.format(path=path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            missing = {"train_x", "train_y", "test_x", "test_y"} - set(z.files)
+            if missing:
+                raise LtError(f"{path} lacks the keys {sorted(missing)}; {fix}")
+            arrays = ArraySet(z["train_x"], z["train_y"].astype(np.int64), z["test_x"], z["test_y"].astype(np.int64),
+                              source=f"npz:{path}")
+    except READ_ERRORS as exc:
+        if isinstance(exc, LtError):
+            raise
+        raise LtError(f"{path} is damaged ({_damaged(path, exc)}); {fix}") from None
+    return _check_arrays(path, arrays, fix)
 
 
 def _from_batches(folder: Path) -> ArraySet:
     """torchvision's ``cifar-10-batches-py`` layout (python pickles)."""
+    fix = f"delete {folder} and download it again (--download), or make {folder.parent}/cifar10.npz"
 
     def read(names):
         xs, ys = [], []
         for name in names:
-            with open(folder / name, "rb") as f:
-                d = pickle.load(f, encoding="latin1")
-            xs.append(np.asarray(d["data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
-            ys.append(np.asarray(d["labels"], dtype=np.int64))
+            try:
+                with open(folder / name, "rb") as f:
+                    d = pickle.load(f, encoding="latin1")
+                xs.append(np.asarray(d["data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+                ys.append(np.asarray(d["labels"], dtype=np.int64))
+            except READ_ERRORS as exc:
+                raise LtError(f"{folder / name} is damaged ({_damaged(folder / name, exc)}); {fix}") from None
         return np.concatenate(xs), np.concatenate(ys)
 
     tx, ty = read([f"data_batch_{i}" for i in range(1, 6)])
     vx, vy = read(["test_batch"])
-    return ArraySet(tx, ty, vx, vy, source=f"cifar-10-batches-py:{folder}")
+    return _check_arrays(folder, ArraySet(tx, ty, vx, vy, source=f"cifar-10-batches-py:{folder}"), fix)
+
+
+# ------------------------------------------------------------------------------ packed JPEG file
+PACK_RATIOS = (100, 50, 10)
+
+
+def _zip_order(names):
+    """The converter's order (../shared/data/cifar10_npz.py): per split, classes in label order, file
+    names sorted within a class. Returns {split: [(zip name, label), ...]} in cifar10.npz's index order."""
+    names = sorted(n for n in names if n.endswith(".jpg"))
+    return {split: [(n, label) for label, cls in enumerate(CLASSES) for n in names if n.startswith(f"{split}/{cls}/")]
+            for split in ("train", "test")}
+
+
+def pack_jpeg(zip_path, out, ratios=PACK_RATIOS) -> dict:
+    """One file with exactly the images the long-tailed runs of ``ratios`` read (their training subsets,
+    whose union is the subset of the smallest ratio, and the whole test set) as the zip's own JPEG
+    bytes, no re-encoding; every training label (so the seeded selection runs unchanged) and each kept
+    image's index. Returns {path, bytes, train_images, test_images}."""
+    zip_path, out = Path(zip_path), Path(out)
+    if not zip_path.is_file():
+        raise LtError(f"no JPEG zip at {zip_path}; pass --zip PATH (the offline copy is ../shared/data/cifar10-jpeg.zip)")
+    try:
+        with zipfile.ZipFile(zip_path) as zf:
+            order = _zip_order(zf.namelist())
+            if (len(order["train"]), len(order["test"])) != (50000, 10000):
+                raise LtError(f"{zip_path} holds {len(order['train'])} train and {len(order['test'])} test JPEGs, "
+                              "not CIFAR-10's 50000 and 10000")
+            train_y = np.array([label for _, label in order["train"]], dtype=np.int64)
+            keep = np.zeros(len(train_y), dtype=bool)
+            for ratio in ratios:
+                keep[long_tail_indices(train_y, long_tail_counts(ratio))] = True
+            arrays = {"train_y": train_y, "train_index": np.flatnonzero(keep),
+                      "test_y": np.array([label for _, label in order["test"]], dtype=np.int64),
+                      "ratios": np.array(ratios, dtype=np.float64)}
+            for split, names in (("train", [order["train"][i][0] for i in arrays["train_index"]]),
+                                 ("test", [n for n, _ in order["test"]])):
+                blobs = [zf.read(n) for n in names]
+                arrays[f"{split}_jpeg"] = np.frombuffer(b"".join(blobs), dtype=np.uint8)
+                arrays[f"{split}_offsets"] = np.cumsum([0] + [len(b) for b in blobs]).astype(np.int64)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise LtError(f"{zip_path} is damaged ({_damaged(zip_path, exc)}); fetch the offline copy again") from None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, out)
+    return {"path": str(out), "bytes": out.stat().st_size, "train_images": int(keep.sum()),
+            "test_images": len(arrays["test_y"])}
+
+
+def _decode(blob: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    from PIL import Image
+
+    out = np.empty((len(offsets) - 1, 32, 32, 3), dtype=np.uint8)
+    for i in range(len(out)):
+        with Image.open(io.BytesIO(blob[offsets[i]:offsets[i + 1]].tobytes())) as im:
+            out[i] = np.asarray(im.convert("RGB"), dtype=np.uint8)  # as the converter decodes
+    return out
+
+
+def _from_pack(path: Path) -> ArraySet:
+    fix = f"make it again: python -m lt_lib pack-data {path}"
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            train_y, index = z["train_y"], z["train_index"]
+            train_x = np.zeros((len(train_y), 32, 32, 3), dtype=np.uint8)
+            train_x[index] = _decode(z["train_jpeg"], z["train_offsets"])
+            test_x, test_y = _decode(z["test_jpeg"], z["test_offsets"]), z["test_y"]
+    except READ_ERRORS as exc:
+        raise LtError(f"{path} is damaged ({_damaged(path, exc)}); {fix}") from None
+    available = np.zeros(len(train_y), dtype=bool)
+    available[index] = True
+    return _check_arrays(path, ArraySet(train_x, train_y, test_x, test_y, source=f"pack:{path}", available=available),
+                         fix)
 
 
 def load_cifar10(data_root=None, download: bool | None = None) -> ArraySet:
-    """CIFAR-10 from ``<data_root>/cifar10.npz``, else ``<data_root>/cifar-10-batches-py``, else a download.
+    """CIFAR-10 from ``<data_root>/cifar10.npz``, else ``<data_root>/cifar-10-batches-py``, else the packed
+    long-tailed subsets ``<data_root>/cifar10-lt-jpeg.npz`` (``pack-data``), else a download.
 
     ``data_root`` defaults to ``$LT_DATA`` or ``./data``. Downloading (torchvision) happens only when
     ``download=True`` or ``LT_DOWNLOAD=1``.
@@ -116,6 +234,8 @@ def load_cifar10(data_root=None, download: bool | None = None) -> ArraySet:
         return _from_npz(root / "cifar10.npz")
     if (root / "cifar-10-batches-py" / "test_batch").is_file():
         return _from_batches(root / "cifar-10-batches-py")
+    if (root / PACK_NAME).is_file():
+        return _from_pack(root / PACK_NAME)
     if download if download is not None else _download_allowed():
         try:
             import torchvision
@@ -186,6 +306,10 @@ def make_long_tailed(arrays: ArraySet, imbalance: float, device="cpu") -> LongTa
     n_max = int(np.bincount(arrays.train_y, minlength=NUM_CLASSES).min())
     counts = long_tail_counts(imbalance, n_max=min(n_max, 5000))
     idx = long_tail_indices(arrays.train_y, counts)
+    if arrays.available is not None and not arrays.available[idx].all():
+        raise LtError(f"{arrays.source.split(':', 1)[-1]} holds the training images of ratios "
+                      f"{', '.join(f'{r:g}' for r in PACK_RATIOS)} only, not those of ratio {imbalance:g}; "
+                      "use the full cifar10.npz for it")
 
     def to_tensor(x):
         return torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))).to(device)

@@ -8,31 +8,94 @@ device, started_at, finished_at, wall_seconds, train_images_per_second, resumed_
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
 import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pandas as pd
 
 from .errors import LtError
 
+try:
+    import fcntl
+except ImportError:  # not on Windows: runs are then not locked
+    fcntl = None
+
 SUMMARY = "summary.json"
 HISTORY = "history.csv"
+LOCK = ".lock"
 
 
-def atomic_write_text(path: Path, text: str) -> None:
+def atomic_write(path: Path, write) -> None:
+    """``write(tmp_path)`` to a uniquely named temporary file beside ``path``, then rename it over
+    ``path`` in one step: a reader sees the old file or the new one, never half of one, and two
+    writers never share a temporary file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        write(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    def write(tmp):
+        with open(tmp, "w") as f:
+            f.write(text)
+
+    atomic_write(path, write)
+
+
+def damaged(path: Path, exc: BaseException, fix: str) -> LtError:
+    """The one-line error for a file that exists but cannot be read."""
+    text = str(exc).splitlines()[0][:100] if str(exc) else ""
+    return LtError(f"{path} is damaged ({type(exc).__name__}{': ' + text if text else ''}); {fix}")
+
+
+def ensure_writable(folder: Path, what: str, flag: str) -> None:
+    """Fail at once, with one line, when ``folder`` (made if missing) cannot take a new file."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-check.")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise LtError(f"cannot write {what} to {folder} ({exc.strerror or type(exc).__name__}); make it writable "
+                      f"or choose another folder with {flag}") from None
+
+
+@contextlib.contextmanager
+def run_lock(folder: Path, run_id: str):
+    """Hold the lock of one run id (a ``.lock`` file in its runs folder) while it trains: a second
+    process asking for the same run stops at once with one line naming the holder. The lock goes
+    with the process (flock), so a killed run never leaves a stale one."""
+    path = Path(folder) / run_id / LOCK
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+                raise LtError(f"{run_id} is being trained by {holder} (lock {path}); wait for it to finish, "
+                              "or stop it and resume") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%H:%M:%S')}".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the flock
 
 
 def git_state(cwd=None) -> tuple[str | None, bool | None]:
@@ -57,15 +120,33 @@ class ResultsStore:
     def path(self, run_id: str) -> Path:
         return self.root / run_id
 
+    def _fix(self, run_id: str) -> str:
+        return f"restore it (git checkout -- {self.path(run_id)}) or delete {self.path(run_id)} to train the run again"
+
     def read(self, run_id: str) -> dict | None:
         p = self.path(run_id) / SUMMARY
         if not p.is_file():
             return None
-        return json.loads(p.read_text())
+        try:
+            summary = json.loads(p.read_text())
+            for key in ("run_id", "experiment", "imbalance", "seed", "profile", "status", "config"):
+                summary[key]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise damaged(p, exc if not isinstance(exc, (KeyError, TypeError)) else ValueError(f"no key {exc}"),
+                          self._fix(run_id)) from None
+        return summary
 
     def history(self, run_id: str) -> pd.DataFrame:
         p = self.path(run_id) / HISTORY
-        return pd.read_csv(p) if p.is_file() else pd.DataFrame()
+        if not p.is_file():
+            return pd.DataFrame()
+        try:
+            frame = pd.read_csv(p)
+            if "epoch" not in frame.columns:
+                raise ValueError("no epoch column")
+            return frame
+        except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+            raise damaged(p, exc, self._fix(run_id)) from None
 
     def stored_hash(self, run_id: str) -> str | None:
         """The config hash of a stored run, recomputed from its recorded config."""
@@ -96,10 +177,21 @@ class ResultsStore:
         atomic_write_text(folder / SUMMARY, json.dumps(summary, indent=2) + "\n")
         return folder / SUMMARY
 
-    def summaries(self) -> list[dict]:
+    def summaries(self, problems: list | None = None) -> list[dict]:
+        """Every readable stored summary. A damaged one is left out and its one-line error appended to
+        ``problems`` (or printed to stderr when no list is given): one bad file never hides the rest."""
         if not self.root.is_dir():
             return []
-        return [json.loads(p.read_text()) for p in sorted(self.root.glob(f"*/{SUMMARY}"))]
+        found = []
+        for p in sorted(self.root.glob(f"*/{SUMMARY}")):
+            try:
+                found.append(self.read(p.parent.name))
+            except LtError as exc:
+                if problems is None:
+                    print(f"warning: {exc}", file=sys.stderr)
+                else:
+                    problems.append(str(exc))
+        return found
 
 
 def registry_setting(summary: dict) -> str:

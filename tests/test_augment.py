@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torchvision.transforms import AutoAugment, AutoAugmentPolicy
 
 from lt_lib import data as D
-from lt_lib.augment import CIFAR10_POLICY, Augmenter, apply_op, autoaugment_groups, flip, random_crop
+from lt_lib.augment import CIFAR10_POLICY, Augmenter, autoaugment, flip, random_crop
 
 
 def images(n=6, seed=0):
@@ -39,36 +39,63 @@ def test_crop_offsets_stay_in_bounds_and_flips_are_per_sample():
     assert torch.equal(out[mask], x[mask].flip(3)) and torch.equal(out[~mask], x[~mask])
 
 
+def images_with_edge_cases(n, seed):
+    """Random images, plus flat channels (autocontrast's max == min, equalize's step 0) and
+    low-contrast ones, where the per-image statistics take their special branches."""
+    x = images(n, seed)
+    x[0] = 128
+    x[1, 0] = 7
+    x[2] = x[2] // 64 + 100
+    return x
+
+
+def torchvision_autoaugment(x, pid, probs, signs):
+    """torchvision's AutoAugment image by image with the given draws (get_params patched)."""
+    aa = AutoAugment(AutoAugmentPolicy.CIFAR10)
+    out = []
+    for i in range(len(x)):
+        params = (int(pid[i]), probs[i].clone(), signs[i].clone())
+        with mock.patch.object(AutoAugment, "get_params", return_value=params):
+            out.append(aa(x[i]))
+    return torch.stack(out)
+
+
 @pytest.mark.parametrize("pid,k", list(itertools.product(range(25), range(2))))
 def test_every_autoaugment_op_matches_torchvision_per_image(pid, k):
-    x = images(6, seed=pid)
-    aa = AutoAugment(AutoAugmentPolicy.CIFAR10)
+    x = images_with_edge_cases(6, seed=pid)
     for sign in (0, 1):
-        probs = torch.full((2,), 2.0)
-        probs[k] = 0.0  # only op k of sub-policy pid applies
-        signs = torch.tensor([sign, sign])
-        with mock.patch.object(AutoAugment, "get_params", return_value=(pid, probs, signs)):
-            ref = torch.stack([aa(im) for im in x])
-        out = x.clone()
-        for position in autoaugment_groups(torch.full((6,), pid), probs.expand(6, 2), signs.expand(6, 2)):
-            for op, mag, idx in position:
-                out[idx] = apply_op(out[idx], op, mag)
-        assert torch.equal(out, ref), (CIFAR10_POLICY[pid][k], sign)
+        probs = torch.full((6, 2), 2.0)
+        probs[:, k] = 0.0  # only op k of sub-policy pid applies
+        signs = torch.full((6, 2), sign)
+        ref = torchvision_autoaugment(x, torch.full((6,), pid), probs, signs)
+        for static in (False, True):
+            out = autoaugment(x, torch.full((6,), pid), probs, signs, static=static)
+            assert torch.equal(out, ref), (CIFAR10_POLICY[pid][k], sign, static)
 
 
-def test_autoaugment_draws_a_sub_policy_per_image():
+def test_the_whole_augmenter_equals_torchvision_image_by_image():
+    """Crop, flip and a sub-policy drawn per image: the batched, sync-free augmenter gives exactly
+    what torchvision's AutoAugment gives one image at a time with the same draws."""
+    x = images_with_edge_cases(384, seed=7)
+    aug = Augmenter(autoaugment=True)
+    draws = aug.draw(len(x), torch.Generator().manual_seed(3))
+    cropped = flip(random_crop(x, draws["offsets"]), draws["flip"])
+    ref = torchvision_autoaugment(cropped, draws["policy_ids"], draws["probs"], draws["signs"])
+    assert torch.equal(aug.apply(x, draws), ref)
+    assert torch.equal(aug.apply(x, draws, static=True), ref)
+    assert torch.equal(aug(x, torch.Generator().manual_seed(3)), ref)  # draw + apply from the generator
+    assert len(set(draws["policy_ids"].tolist())) == 25  # one batch mixes every sub-policy
+
+
+def test_draws_come_in_torchvisions_order_from_one_cpu_generator():
     g = torch.Generator().manual_seed(0)
-    ids = torch.randint(25, (128,), generator=g)
-    probs, signs = torch.zeros(128, 2), torch.ones(128, 2, dtype=torch.long)  # every op applies
-    groups = autoaugment_groups(ids, probs, signs)
-    ops_per_image = {}
-    for k, position in enumerate(groups):
-        for op, mag, idx in position:
-            for i in idx.tolist():
-                ops_per_image.setdefault(i, []).append(op)
-    for i, pid in enumerate(ids.tolist()):
-        assert ops_per_image[i] == [CIFAR10_POLICY[pid][0][0], CIFAR10_POLICY[pid][1][0]]
-    assert len(set(ids.tolist())) > 15  # one batch mixes many sub-policies
+    draws = Augmenter(autoaugment=True).draw(5, g)
+    g = torch.Generator().manual_seed(0)
+    assert torch.equal(draws["offsets"], torch.randint(0, 9, (5, 2), generator=g))
+    assert torch.equal(draws["flip"], torch.rand(5, generator=g) < 0.5)
+    assert torch.equal(draws["policy_ids"], torch.randint(25, (5,), generator=g))
+    assert torch.equal(draws["probs"], torch.rand((5, 2), generator=g))
+    assert torch.equal(draws["signs"], torch.randint(2, (5, 2), generator=g))
 
 
 def test_train_batches_cover_the_epoch_once_and_repeat_with_the_seed():
