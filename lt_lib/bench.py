@@ -5,7 +5,8 @@
     per step;
 (b) engine: lt_lib's trainer (``train_epoch``: the dataset on the device, batched augmentation, the
     device's engine settings);
-(c) bound: the same training step on pre-made batches already on the device, no augmentation.
+(c) bound: the same training step with no augmentation (the batch gathered from the dataset on the
+    device and made float: what remains is the model's step).
 
 Each is timed after warm-up steps (which include compilation, where the engine compiles). Also:
 evaluation images/s, inference with early exits at the report's threshold against the plain network,
@@ -27,8 +28,10 @@ from .engine import cpu_has_fast_bf16, make_engine
 from .errors import LtError
 from .experiments import EXPERIMENTS, resolve
 from .exits import predict_with_exits
-from .train import (build_loss, build_model, device_name, estimate_seconds, evaluate, load_data, resolve_device,
-                    train_epoch)
+from .loop import epoch_steps, evaluate
+from .step import TrainStep
+from .timing import estimate_seconds
+from .train import build_loss, build_model, device_name, load_data, load_weights, resolve_device
 
 BENCH_EXPERIMENT, EXIT_EXPERIMENT, RATIO = "reslt-a0.95-aa-ls", "model7", 100
 
@@ -107,23 +110,31 @@ def _engine_setup(cfg, data, engine):
     return model, engine.forward_fn(model), criterion, optimizer
 
 
-def engine_loop(cfg, data, engine, premade: int = 0):
-    """(b) the trainer's epoch loop on augmented batches or, with ``premade`` > 0, (c) the same loop
-    on that many batches made beforehand and kept on the device. Returns ``run(n)``."""
-    model, forward, criterion, optimizer = _engine_setup(cfg, data, engine)
-    g = torch.Generator().manual_seed(cfg.seed)
-    augmenter = Augmenter(autoaugment=cfg.autoaugment)
-    made = None
-    if premade:
-        made = [(x.clone(), y.clone()) for x, y in D.train_batches(
-            data, cfg.batch_size, g, Augmenter(False, False), cfg.normalize, engine.memory_format)][:premade]
+class EngineLoop:
+    """(b) the trainer's step and epoch loop, as the engine runs them (captured on CUDA), or, without
+    ``augment``, (c) the same with no augmentation. ``loop(n)`` trains n batches; ``steps()`` is an
+    endless generator of steps (one host read per epoch), for several loops stepped in turn."""
 
-    def run(n):
-        batches = None if made is None else (made[i % len(made)] for i in range(n))
-        train_epoch(model, criterion, optimizer, data, cfg, g, augmenter, engine, forward=forward, max_batches=n,
-                    batches=batches)
+    def __init__(self, cfg, data, engine, augment: bool = True):
+        model, forward, criterion, optimizer = _engine_setup(cfg, data, engine)
+        self.cfg, self.data, self.g = cfg, data, torch.Generator().manual_seed(cfg.seed)
+        self.augmenter = Augmenter(autoaugment=cfg.autoaugment) if augment else Augmenter(False, False)
+        self.step = engine.step(TrainStep(model, forward, criterion, optimizer, cfg, engine, data, self.augmenter,
+                                          3 if cfg.early_exits else 1))
+        self._steps = None
 
-    return run
+    def steps(self):
+        while True:
+            yield from epoch_steps(self.step, self.cfg, self.data, self.g, self.augmenter)
+
+    def __call__(self, n: int) -> None:
+        self._steps = self._steps or self.steps()
+        for _ in range(n):
+            next(self._steps)
+
+
+def engine_loop(cfg, data, engine, augment: bool = True) -> EngineLoop:
+    return EngineLoop(cfg, data, engine, augment)
 
 
 def gradient_error_vs_float64(cfg, data, memory_format, images: int = 32) -> float:
@@ -151,7 +162,7 @@ def engine_variants(cfg, data, dev, steps: int, warmup: int) -> dict:
             engine = make_engine(dev, precision=precision, compile="off", channels_last=fmt)
             fast = precision == "fp32" or dev.type == "cuda" or cpu_has_fast_bf16()
             n = steps if fast else max(2, steps // 5)
-            run = engine_loop(cfg, data, engine, premade=min(n, 16))
+            run = engine_loop(cfg, data, engine, augment=False)
             run(min(warmup, 2))
             key = f"{precision} {'channels_last' if fmt == 'on' else 'contiguous'}"
             out[key] = {"bound_images_per_s": round(n * cfg.batch_size / _clock(dev, lambda: run(n)), 1)}
@@ -175,6 +186,25 @@ def timed_engine_window(cfg, device, data_root, engine_options, steps: int, warm
     epoch(steps)
     _sync(dev)
     return start, time.time(), steps * cfg.batch_size
+
+
+def packed_images_per_second(cfg, data, engine, steps: int, warmup: int, jobs: int) -> float:
+    """Images/s of ``jobs`` runs stepped in turn by one process, each on its own CUDA stream (the way
+    ``parallel.train_packed`` trains): with captured steps the host only launches replays, so the
+    streams keep the card busy together."""
+    loops = [engine_loop(cfg, data, engine) for _ in range(jobs)]
+    streams = [torch.cuda.Stream() for _ in range(jobs)]
+    for run, stream in zip(loops, streams):
+        with torch.cuda.stream(stream):
+            run(warmup)
+
+    def all_runs():
+        for _ in range(steps):
+            for run, stream in zip(loops, streams):
+                with torch.cuda.stream(stream):
+                    run(1)
+
+    return jobs * steps * cfg.batch_size / _clock(data.device, all_runs)
 
 
 def eval_images_per_second(cfg, data, engine, images: int) -> float:
@@ -203,7 +233,7 @@ def inference_images_per_second(data, engine, images: int, runs_dir) -> dict:
     model = build_model(cfg).to(data.device, memory_format=engine.memory_format).eval()
     weights = trained_weights(cfg, runs_dir)
     if weights is not None:
-        model.load_state_dict(torch.load(weights, map_location=data.device, weights_only=True)["model"])
+        model.load_state_dict(load_weights(weights, data.device))
     x = D.to_float(data.test_x[:images], cfg.normalize).contiguous(memory_format=engine.eval_memory_format)
     out = {"experiment": EXIT_EXPERIMENT, "weights": str(weights) if weights else "untrained (no final.pt found)",
            "threshold": cfg.inference_threshold, "images": images}
@@ -251,7 +281,7 @@ def run_bench(device="auto", data_root=None, steps: int | None = None, warmup: i
     say(f"bench on {device_name(dev)}: {BENCH_EXPERIMENT} at ratio {RATIO}, batch {cfg.batch_size}, "
         f"{warmup} warm-up + {steps} timed steps; engine {engine.describe()}")
     loops = {"reference": reference_loop(cfg, data, dev, workers), "engine": engine_loop(cfg, data, engine),
-             "bound": engine_loop(cfg, data, engine, premade=min(steps, 16))}
+             "bound": engine_loop(cfg, data, engine, augment=False)}
     for run in loops.values():
         run(warmup)
     # rounds in turn, best of each: a shared machine's noise only ever slows a loop down
@@ -281,10 +311,15 @@ def run_bench(device="auto", data_root=None, steps: int | None = None, warmup: i
     inference = inference_images_per_second(data, engine, min(len(data.test_y), 4 * engine.eval_batch), runs_dir)
     many = {}
     for jobs in concurrency:
-        from .parallel import measure_concurrency
+        from .parallel import run_timed_in_processes
 
-        many[str(jobs)] = round(measure_concurrency(cfg, str(dev), data_root, engine_options, steps, warmup, jobs), 1)
+        many[str(jobs)] = round(run_timed_in_processes(timed_engine_window, (cfg, str(dev), data_root, engine_options,
+                                                                             steps, warmup), jobs), 1)
         say(f"  {jobs} run(s) at once (processes):                      {many[str(jobs)]:8.1f} img/s in all")
+        if cuda:
+            key = f"{jobs} packed"
+            many[key] = round(packed_images_per_second(cfg, data, engine, steps, warmup, jobs), 1)
+            say(f"  {jobs} run(s) at once (one process, a stream each):     {many[key]:8.1f} img/s in all")
     variant_rows = engine_variants(cfg, data, dev, steps, warmup) if variants else {}
     for key, row in variant_rows.items():
         err = row.get("gradient_error_vs_float64")

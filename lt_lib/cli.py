@@ -1,9 +1,14 @@
-"""Command line: ``python -m lt_lib {list,counts,train,train-many,report,bench}``. Bad input ends with one line and exit code 2."""
+"""Command line: ``python -m lt_lib {list,counts,train,train-many,report,site,bench,lease,import,pack-data}``.
+Bad input ends with one line and exit code 2."""
 from __future__ import annotations
 
-import argparse
-import json
-import sys
+import time
+
+STARTED = time.monotonic()  # a lease's budget counts from here
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
 
 from . import data as D
 from .errors import LtError
@@ -27,6 +32,8 @@ def cmd_list(args) -> int:
     for name, exp in EXPERIMENTS.items():
         print(f"{name:<{width}}  {exp.description}")
     print("\nprofiles: " + "; ".join(f"{p.name}: {p.description}" for p in PROFILES.values()))
+    print("every run keeps the last partial batch of an epoch (as LDAM-DRW and the report), except the reslt-paper "
+          "entries, which drop it as the official ResLT code does")
     return 0
 
 
@@ -38,7 +45,8 @@ def cmd_counts(args) -> int:
 
 
 def _engine_options(args) -> dict:
-    options = {"precision": args.precision, "compile": args.compile, "channels_last": args.channels_last}
+    options = {"precision": args.precision, "compile": args.compile, "channels_last": args.channels_last,
+               "graph": args.graph}
     if args.eval_batch is not None:
         options["eval_batch"] = args.eval_batch
     return options
@@ -91,10 +99,48 @@ def cmd_report(args) -> int:
 
     _threads(args)
     outcomes = run_report(args.profile, args.notebooks, args.device, args.out, args.seeds,
-                          train_missing=not args.no_train, retrain=args.retrain, data_root=args.data_root,
-                          results_dir=args.results, figures_dir=args.figures, dry_run=args.dry_run,
-                          html=not args.no_html, jobs=args.jobs, engine=_engine_options(args))
+                          train=args.train, retrain=args.retrain, data_root=args.data_root,
+                          results_dir=args.results, figures_dir=args.figures, runs_dir=args.runs, dry_run=args.dry_run,
+                          html=not args.no_html, jobs=args.jobs, engine=_engine_options(args), site=not args.no_site)
     return 0 if all(o["status"] == "ok" for o in outcomes) else 1
+
+
+def cmd_site(args) -> int:
+    from .site import build_site
+
+    print(build_site(args.executed, args.results, args.figures, site_dir=args.site))
+    return 0
+
+
+def cmd_lease(args) -> int:
+    from .lease import run_lease
+
+    _threads(args)
+    run_lease(args.budget, args.profile, args.seeds, args.experiments, args.device, args.out, args.results,
+              args.runs, args.data_root, args.jobs, _engine_options(args), started=STARTED)
+    return 0
+
+
+def cmd_import(args) -> int:
+    from .lease import import_bundle
+
+    import_bundle(args.bundle, args.results, args.runs)
+    return 0
+
+
+def cmd_pack_data(args) -> int:
+    from .data import PACK_NAME, pack_jpeg
+    from .notebook import project_root
+
+    out = args.out
+    if out.endswith("/") or (not out.endswith(".npz")):
+        out = f"{out.rstrip('/')}/{PACK_NAME}"
+    zip_path = args.zip or str(project_root().parent / "shared" / "data" / "cifar10-jpeg.zip")
+    made = pack_jpeg(zip_path, out)
+    print(f"wrote {made['path']}: {made['bytes'] / 2**20:.1f} MiB, {made['train_images']} training images "
+          f"(ratios 100, 50, 10) and {made['test_images']} test images as the zip's JPEG bytes; "
+          f"--data-root {made['path'].rsplit('/', 1)[0] if '/' in made['path'] else '.'} reads it")
+    return 0
 
 
 def _add_engine_args(p) -> None:
@@ -102,7 +148,9 @@ def _add_engine_args(p) -> None:
     g.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
                    help="auto: bf16 autocast on CUDA, fp32 on every CPU (bf16 on a CPU only when asked)")
     g.add_argument("--compile", default="auto", choices=("auto", "on", "off"),
-                   help="torch.compile the model (auto: on CUDA only)")
+                   help="torch.compile the model's forward (auto: off; on CUDA the step is captured instead)")
+    g.add_argument("--graph", default="auto", choices=("auto", "on", "off"),
+                   help="capture the whole training step as a CUDA graph (auto: on CUDA)")
     g.add_argument("--channels-last", default="auto", choices=("auto", "on", "off", "eval"),
                    help="auto: on for CUDA; on a CPU evaluation only (CPU BatchNorm backward is less exact on it)")
     g.add_argument("--eval-batch", type=int, default=None, help="evaluation batch (default 500 on CPU, 5000 on CUDA)")
@@ -137,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--force", action="store_true", help="overwrite a stored run or checkpoint")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_engine_args(t)
-    t.set_defaults(func=cmd_train)
+    t.set_defaults(func=cmd_train, interrupted="interrupted; continue later with --resume (from the last checkpoint)")
     m = sub.add_parser("train-many", help="train several runs at once in worker processes (stored runs skipped)")
     m.add_argument("experiments", nargs="+")
     m.add_argument("--imbalance", type=_ratio, nargs="+", required=True)
@@ -150,9 +198,13 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--runs", default="runs")
     m.add_argument("--force", action="store_true", help="overwrite stored runs")
     _add_engine_args(m)
-    m.set_defaults(func=cmd_train_many)
-    r = sub.add_parser("report", help="train the runs the notebooks miss, then run the notebooks headless (papermill)")
-    r.add_argument("--profile", default=None, help="smoke, quick or full (default: $LT_PROFILE or full)")
+    m.set_defaults(func=cmd_train_many, interrupted="interrupted; run the same command again to continue: finished "
+                   "runs are stored and the others resume from their last checkpoints")
+    r = sub.add_parser("report", help="render the course from the stored runs (papermill), then the site; "
+                                      "--train trains what is missing first")
+    r.add_argument("--profile", default=None,
+                   help="smoke, quick or full (default: show full runs where stored, else quick; --train: "
+                        "full on a GPU, quick on a CPU)")
     r.add_argument("--notebooks", nargs="+", default=None, metavar="NN", help="which, e.g. 00 02 (default all)")
     r.add_argument("--device", default="auto")
     r.add_argument("--seeds", type=int, nargs="+", default=[0], metavar="S")
@@ -160,13 +212,47 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--data-root", default=None)
     r.add_argument("--results", default=None, help="results store (default results/; smoke: out/smoke/results)")
     r.add_argument("--figures", default=None, help="figures (default figures/; smoke: out/smoke/figures)")
-    r.add_argument("--no-train", action="store_true", help="show stored runs only; mark the rest not run yet")
-    r.add_argument("--retrain", action="store_true", help="train every run again (overwrites)")
-    r.add_argument("--dry-run", action="store_true", help="print the runs it would train, with estimated times")
+    r.add_argument("--runs", default=None, help="checkpoints and weights (default runs/ beside the results folder; "
+                                                 "smoke: out/smoke/runs)")
+    r.add_argument("--train", action="store_true", help="train the missing runs of --profile first")
+    r.add_argument("--retrain", action="store_true", help="with --train: train every run again (overwrites)")
+    r.add_argument("--dry-run", action="store_true", help="print the runs --train would train, with estimated times")
     r.add_argument("--no-html", action="store_true", help="no HTML copies of the executed notebooks")
-    r.add_argument("--jobs", type=int, default=1, help="runs trained at once, in worker processes (default 1)")
+    r.add_argument("--no-site", action="store_true", help="do not build the course site")
+    r.add_argument("--jobs", type=int, default=None,
+                   help="runs trained at once (default: 8 packed in one process on CUDA, 1 on a CPU)")
     _add_engine_args(r)
-    r.set_defaults(func=cmd_report)
+    r.set_defaults(func=cmd_report, interrupted="interrupted; run the same command again to continue: finished runs "
+                   "are stored and the interrupted one resumes from its last checkpoint")
+    st = sub.add_parser("site", help="build out/site/ (index + notebook pages) from executed notebooks")
+    st.add_argument("--executed", default="out/auto", help="folder of executed notebooks (default out/auto)")
+    st.add_argument("--results", default="results")
+    st.add_argument("--figures", default="figures")
+    st.add_argument("--site", default=None, help="where (default out/site)")
+    st.set_defaults(func=cmd_site)
+    le = sub.add_parser("lease", help="train the report's missing runs for a fixed time, then write one bundle")
+    le.add_argument("--budget", type=float, required=True, help="seconds, all told (training stops in time to "
+                                                                 "checkpoint and write the bundle)")
+    le.add_argument("--profile", default="full", help="smoke, quick or full (default full)")
+    le.add_argument("--seed", "--seeds", dest="seeds", type=int, nargs="+", default=[0], metavar="S")
+    le.add_argument("--experiments", nargs="+", default=None, help="only these (default: every run the report shows)")
+    _add_data_args(le)
+    le.add_argument("--out", default=None, help="the bundle (default out/lease-<time>.tar)")
+    le.add_argument("--results", default="results")
+    le.add_argument("--runs", default="runs")
+    le.add_argument("--jobs", type=int, default=8, help="runs at once (default 8)")
+    _add_engine_args(le)
+    le.set_defaults(func=cmd_lease, interrupted="interrupted; the runs' last checkpoints are in the runs folder; "
+                    "run the lease again to continue them")
+    im = sub.add_parser("import", help="merge a lease bundle into results/ and runs/")
+    im.add_argument("bundle")
+    im.add_argument("--results", default="results")
+    im.add_argument("--runs", default="runs")
+    im.set_defaults(func=cmd_import)
+    pk = sub.add_parser("pack-data", help="one file with the JPEG bytes of the images the long-tailed runs read")
+    pk.add_argument("out", help="a folder (the file is named cifar10-lt-jpeg.npz) or an .npz path")
+    pk.add_argument("--zip", default=None, help="the offline JPEG zip (default ../shared/data/cifar10-jpeg.zip)")
+    pk.set_defaults(func=cmd_pack_data)
     b = sub.add_parser("bench", help="train images/s: the published codes' loop vs lt_lib's engine vs the bound")
     _add_data_args(b)
     b.add_argument("--steps", type=int, default=None, help="timed batches (default 20 on CPU, 50 on CUDA)")
@@ -192,5 +278,5 @@ def main(argv=None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted; continue later with --resume", file=sys.stderr)
+        print(getattr(args, "interrupted", "interrupted"), file=sys.stderr)
         return 130

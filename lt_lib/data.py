@@ -90,7 +90,9 @@ PACK_NAME = "cifar10-lt-jpeg.npz"
 def _damaged(path: Path, exc: BaseException) -> str:
     """What is wrong with a file, in a few words, from the exception reading it raised."""
     if path.is_file() and path.suffix == ".npz" and not zipfile.is_zipfile(path):
-        return "not an npz (zip) file"
+        with open(path, "rb") as f:
+            zip_start = f.read(4) == b"PK\x03\x04"
+        return "truncated: its zip directory is missing" if zip_start else "not an npz (zip) file"
     text = str(exc).splitlines()[0][:100] if str(exc) else ""
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 

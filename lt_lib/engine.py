@@ -19,7 +19,11 @@ AVX2, no AMX; records in results/bench/, numbers in the README's "Speed"):
   CPU is there when asked for (``--precision bf16``) and recorded in the run's provenance; on a CPU
   without AMX or AVX512-BF16 it is emulated, an order of magnitude slower than fp32.
 - ``torch.compile`` on this CPU gains a few percent in training after about a minute of compiling per
-  batch shape and is not bit-equal to eager; so ``auto`` compiles on CUDA only.
+  batch shape and is not bit-equal to eager; on an H200 it took 42 s to compile, and 75-139 s for a
+  first epoch with six runs sharing the card (../shared/runs/2026-11-28-h200), past the 15 s of warm-up a
+  run may spend. So ``auto`` never compiles: on CUDA the whole training step is captured as a CUDA
+  graph instead (``graph``, see ``step.CapturedStep``), which removes the launch overhead that bounds a
+  ResNet-32 step there, after three eager steps and a capture.
 """
 from __future__ import annotations
 
@@ -33,8 +37,9 @@ from .errors import LtError
 
 PRECISIONS = ("auto", "fp32", "bf16")
 COMPILE = ("auto", "on", "off")
+GRAPH = ("auto", "on", "off")
 CHANNELS_LAST = ("auto", "on", "off", "eval")
-PLAIN = {"precision": "fp32", "compile": "off", "channels_last": "off", "eval_batch": 1000}
+PLAIN = {"precision": "fp32", "compile": "off", "channels_last": "off", "eval_batch": 1000, "graph": "off"}
 
 
 def cpu_has_fast_bf16(cpuinfo=None) -> bool:
@@ -58,6 +63,7 @@ class Engine:
     channels_last: bool  # the model and its training batches
     eval_channels_last: bool  # the evaluation batches
     eval_batch: int
+    graph: bool = False  # the whole training step as a CUDA graph, replayed (CUDA only)
 
     @property
     def memory_format(self):
@@ -78,9 +84,26 @@ class Engine:
         """What the trainer calls instead of ``model``: the model itself, or its compiled forward."""
         return CompiledForward(model) if self.compile else model
 
-    def optimizer(self, params, **kwargs) -> torch.optim.SGD:
-        """SGD, fused on CUDA (one kernel for every parameter), the default foreach loop elsewhere."""
-        return torch.optim.SGD(params, fused=True if self.device.type == "cuda" else None, **kwargs)
+    def optimizer(self, params, lr: float, **kwargs) -> torch.optim.SGD:
+        """SGD, fused on CUDA (one kernel for every parameter), the default foreach loop elsewhere; with
+        a captured step its lr is a device tensor, which ``set_lr`` changes in place."""
+        if self.graph:
+            lr = torch.tensor(lr, device=self.device)
+        return torch.optim.SGD(params, lr=lr, fused=True if self.device.type == "cuda" else None, **kwargs)
+
+    @staticmethod
+    def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+        for group in optimizer.param_groups:
+            if isinstance(group["lr"], torch.Tensor):
+                group["lr"].fill_(lr)
+            else:
+                group["lr"] = lr
+
+    def step(self, step):
+        """The run's training step as this engine runs it: captured on CUDA when ``graph``."""
+        from .step import CapturedStep
+
+        return CapturedStep(step) if self.graph else step
 
     def describe(self) -> dict:
         return {**asdict(self), "device": str(self.device)}
@@ -104,7 +127,7 @@ class CompiledForward:
 
 
 def make_engine(device: torch.device, precision: str = "auto", compile: str | bool = "auto",
-                channels_last: str = "auto", eval_batch: int | None = None) -> Engine:
+                channels_last: str = "auto", eval_batch: int | None = None, graph: str | bool = "auto") -> Engine:
     """The engine for ``device`` (a resolved ``torch.device``); ``auto`` choices as in the module notes."""
     if precision not in PRECISIONS:
         raise LtError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
@@ -121,8 +144,14 @@ def make_engine(device: torch.device, precision: str = "auto", compile: str | bo
         channels_last = "on" if cuda else "eval"
     if eval_batch is not None and eval_batch < 1:
         raise LtError(f"evaluation batch must be at least 1, got {eval_batch}")
-    return Engine(device, precision, compile == "on" or (compile == "auto" and cuda), channels_last == "on",
-                  channels_last != "off", eval_batch or (5000 if cuda else 500))
+    if isinstance(graph, bool):
+        graph = "on" if graph else "off"
+    if graph not in GRAPH:
+        raise LtError(f"unknown graph setting {graph!r}; choose one of {', '.join(GRAPH)}")
+    if graph == "on" and not cuda:
+        raise LtError("CUDA graphs need a CUDA device; use --graph off (or auto) on a CPU")
+    return Engine(device, precision, compile == "on", channels_last == "on", channels_last != "off",
+                  eval_batch or (5000 if cuda else 500), graph == "on" or (graph == "auto" and cuda))
 
 
 def fp32(output):

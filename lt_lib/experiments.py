@@ -174,7 +174,7 @@ _PAPER = dict(head="reslt", branch_style="bn", widths=(16, 32, 64), loss="reslt"
 
 # reslt-paper -> reslt-a0.95-aa-ls, one setting at a time (notebook 09 "what explains the gap")
 GAP_VARIANTS = ("reslt-paper-split48", "reslt-paper-per-branch", "reslt-paper-report-subsets", "reslt-paper-a0.95",
-                "reslt-paper-wd2e-4", "reslt-paper-no-norm", "reslt-paper-aa-ls")
+                "reslt-paper-wd2e-4", "reslt-paper-no-norm", "reslt-paper-aa-ls", "reslt-paper-plain-loop")
 
 # The official LDAM-DRW code (github.com/kaidic/LDAM-DRW, cifar_train.py), which produced the published
 # ERM and LDAM-DRW numbers: mean/std inputs (:145, :150), lr x0.01 after epoch 160 and x0.0001 after 180
@@ -226,7 +226,8 @@ EXPERIMENTS = {e.name: e for e in [
     Experiment("reslt-a0.95-aa-ls", "report's final ResLT: alpha 0.95 + AutoAugment + label smoothing 0.1",
                _reslt(0.95, autoaugment=True, label_smoothing=0.1)),
     Experiment("reslt-paper", "paper/official ResLT: 64 channels, bn branches, pooled loss, official subsets, "
-               "alpha 0.998 (ratios 100, 50) / 0.96 (10), wd 5e-4, Nesterov, mean/std normalization",
+               "alpha 0.998 (ratios 100, 50) / 0.96 (10), wd 5e-4, Nesterov, mean/std normalization, warm-up "
+               "from lr/3, drops the last partial batch, classifier at PyTorch's default init",
                _PAPER, per_ratio={10.0: {"alpha": 0.96}}),
     # One factor at a time from the paper's setting to the report's: what explains the report's gap.
     *[Experiment(f"reslt-paper-{suffix}", f"reslt-paper with one setting of the report's final ResLT: {what}",
@@ -239,6 +240,8 @@ EXPERIMENTS = {e.name: e for e in [
         ("wd2e-4", "weight decay 2e-4, no Nesterov", dict(weight_decay=2e-4, nesterov=False)),
         ("no-norm", "inputs in [0, 1], no mean/std normalization", dict(normalize=False)),
         ("aa-ls", "AutoAugment + label smoothing 0.1", dict(autoaugment=True, label_smoothing=0.1)),
+        ("plain-loop", "the usual training loop: linear warm-up from 0, the last partial batch kept, Kaiming "
+         "classifier init", dict(warmup_from=0.0, drop_last=False, head_init="kaiming")),
     )],
     *[Experiment(name, desc, settings, ratios=ratios) for name, desc, settings, ratios in (
         ("elf-ldam-drw", "ELF baseline: exits after stages 1 and 2, cosine heads (LDAM's NormedLinear), LDAM + DRW, "

@@ -140,7 +140,8 @@ class LDAMLoss(nn.Module):
         self.s = s
 
     def scaled_logits(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return self.s * (logits - F.one_hot(y, logits.shape[1]) * self.margins.to(logits.device)[y, None])
+        true_class = torch.arange(logits.shape[1], device=logits.device) == y[:, None]  # (one_hot may read back)
+        return self.s * (logits - true_class * self.margins.to(logits.device)[y, None])
 
     def per_sample(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(self.scaled_logits(logits, y), y, reduction="none")
@@ -182,11 +183,12 @@ class ExitLoss(nn.Module):
         self.register_buffer("simulated_weight", sim)
 
     def forward(self, outputs, y, class_weight=None, mix=None):
-        """Returns (loss, exit index per sample). ``mix`` = (y_b, lam) under Mixup."""
+        """Returns (loss, exit index per sample). ``mix`` = (y_b, lam, 1 - lam) under Mixup, the
+        coefficients as tensors (no Python branch on them: a captured step cannot read them)."""
         from .exits import loss_masks, train_exits
 
-        labels = [(y, 1.0)] if mix is None else [(y, mix[1]), (mix[0], 1.0 - mix[1])]
-        dominant = y if mix is None or mix[1] >= 0.5 else mix[0]
+        labels = [(y, 1.0)] if mix is None else [(y, mix[1]), (mix[0], mix[2])]
+        dominant = y if mix is None else torch.where(mix[1] >= 0.5, y, mix[0])
         exit_idx = train_exits(outputs, dominant, self.train_threshold, self.confidence_scale)
         masks = loss_masks(exit_idx, len(outputs), self.aggregation)
         w = torch.ones_like(masks[0])

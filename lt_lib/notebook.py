@@ -1,26 +1,34 @@
-"""What a notebook needs in one object: resolved folders, the profile, and "load if stored, else train".
+"""What a notebook needs in one object: resolved folders, the profile, and "show what is stored".
 
     nb = setup(profile, device=device, results_dir=results_dir, ...)
-    runs = nb.runs(["reslt-a0.95"], ratios=[100])     # a DataFrame; trains what is missing
-    nb.save(fig, "01_curves_ir100")                    # figures/<name>.png, captioned with the profile
+    runs = nb.runs(["reslt-a0.95"], ratios=[100])     # a DataFrame, one row per run asked for
+    nb.save(fig, "02_curves_ir100")                    # figures/<name>.png, captioned with the profile
+
+Run All is safe: interactively a notebook never trains. It shows, per run, the stored run of the best
+profile there is (``auto``: full, else quick; each row says which), marks runs made under an older
+setting of their registry entry, and lists what is missing with the time it would take on a GPU and
+on a CPU, from the runs recorded in results/. Training happens only when asked: ``train_missing=True``
+(the ``parameters`` cell, ``$LT_TRAIN_MISSING=1``, or ``python -m lt_lib report --train``).
 
 Folders default to the project's ``results/``, ``figures/``, ``runs/`` and ``data/`` (or ``$LT_RESULTS``,
-``$LT_FIGURES``, ``$LT_RUNS``, ``$LT_DATA``). The smoke profile never writes into the project's
-results/ or figures/: unless told otherwise it uses ``out/smoke/``.
+``$LT_FIGURES``, ``$LT_RUNS``, ``$LT_DATA``); checkpoints go beside a results folder given elsewhere.
+The smoke profile never writes into the project's folders: unless told otherwise it uses ``out/smoke/``.
 """
 from __future__ import annotations
 
+import math
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from .experiments import PROFILES, get_profile, resolve
-from .reference import lookup, paper_overall
-from .results import ResultsStore, load_results
-from .stats import FINISHED, aggregate
+from .reference import SELECTION, lookup, paper_overall
+from .results import RESULT_COLUMNS, ResultsStore, load_results
+from .stats import FINISHED, aggregate, mean_std
+
+AUTO = "auto"  # the best stored profile per run: full, else quick
 
 
 def project_root(start=None) -> Path:
@@ -37,9 +45,18 @@ def _folder(value, env: str, default: Path) -> Path:
     return Path(value or os.environ.get(env) or default)
 
 
+def profile_label(profile: str, epochs=None) -> str:
+    """'full, 200 epochs' / 'quick, 30 epochs' / 'smoke'."""
+    if profile == "smoke":
+        return "smoke (plumbing only)"
+    epochs = epochs if epochs is not None and not (isinstance(epochs, float) and math.isnan(epochs)) else \
+        PROFILES[profile].epochs
+    return f"{profile}, {int(epochs)} epochs"
+
+
 @dataclass
 class Notebook:
-    profile: str
+    profile: str  # a profile name, or "auto"
     device: str
     data_root: Path
     results_dir: Path
@@ -50,93 +67,213 @@ class Notebook:
     train_missing: bool
 
     @property
+    def profiles(self) -> tuple:
+        """The profiles shown, best first."""
+        return ("full", "quick") if self.profile == AUTO else (self.profile,)
+
+    @property
+    def train_profile(self) -> str:
+        if self.profile != AUTO:
+            return self.profile
+        from .report import default_train_profile
+        from .train import resolve_device
+
+        return default_train_profile(resolve_device(self.device))
+
+    @property
     def caption(self) -> str:
+        if self.profile == AUTO:
+            return "runs: full profile (200 epochs) where stored, else quick (30 epochs, not a reproduction)"
         return f"profile: {self.profile} ({PROFILES[self.profile].label})"
 
     # ------------------------------------------------------------------------------------ runs
-    def configs(self, experiments, ratios):
-        return [resolve(e, r, self.profile, s) for e in experiments for r in ratios for s in self.seeds]
+    def configs(self, experiments, ratios, profile=None):
+        return [resolve(e, r, profile or self.train_profile, s) for e in experiments for r in ratios
+                for s in self.seeds]
 
     def missing(self, experiments, ratios) -> list:
+        """The runs of the training profile that are not stored under their current setting."""
         store = ResultsStore(self.results_dir)
+        configs = self.configs(experiments, ratios)
         if self.retrain:
-            return self.configs(experiments, ratios)
-        return [c for c in self.configs(experiments, ratios) if store.stored_hash(c.run_id) != c.config_hash]
+            return configs
+        out = []
+        for c in configs:
+            try:
+                if store.stored_hash(c.run_id) == c.config_hash:
+                    continue
+            except ValueError:
+                pass
+            out.append(c)
+        return out
 
     def runs(self, experiments, ratios=(100,), train: bool = True) -> pd.DataFrame:
-        """Stored runs of these experiments x ratios x seeds; missing ones are trained first (when
-        ``train_missing``) or listed as "not run yet". One row per run, in the order asked.
-        ``train=False`` only reads the store (for tables that gather other notebooks' runs)."""
-        from .train import estimate_seconds, resolve_device, train as train_run
-
+        """One row per experiment x ratio x seed asked for: the stored run of the best profile shown
+        (``profile`` per row; ``setting`` says "old setting" for a run made before its registry entry
+        changed), or "not run yet". Missing runs are listed with their estimated times and, only when
+        ``train_missing``, trained first. ``train=False`` only reads (tables gathering others' runs)."""
         todo = self.missing(experiments, ratios) if train else []
         if todo:
-            dev = resolve_device(self.device)
-            est = {c.run_id: estimate_seconds(c, dev) for c in todo}
-            verb = "training" if self.train_missing else "not training (train_missing=False)"
-            print(f"{len(todo)} run(s) missing, {verb}; estimated on {dev.type}: "
-                  f"{sum(est.values()) / 60:.1f} min in all")
-            for c in todo:
-                print(f"  {c.run_id:<40} ~{est[c.run_id] / 60:.1f} min")
+            self._say_missing(todo)
             if self.train_missing:
+                from .train import train as train_run
+
                 for c in todo:
                     train_run(c, device=self.device, data_root=self.data_root, results_dir=self.results_dir,
-                          runs_dir=self.runs_dir, force=self.retrain, quiet=True)
+                              runs_dir=self.runs_dir, force=self.retrain, resume=not self.retrain, quiet=True)
                     print(f"  done: {c.run_id}")
-        table = load_results(self.results_dir).set_index("run_id")
+        table = load_results(self.results_dir)
+        rank = {"current": 0, "old setting": 1}
         rows = []
-        for c in self.configs(experiments, ratios):
-            if c.run_id in table.index and table.loc[c.run_id, "profile"] == self.profile:
-                rows.append(table.loc[c.run_id].to_dict() | {"run_id": c.run_id})
-            else:
-                rows.append({"run_id": c.run_id, "experiment": c.experiment, "imbalance": c.imbalance,
-                             "seed": c.seed, "profile": self.profile, "status": "not run yet"})
-        return pd.DataFrame(rows)
+        for e in experiments:
+            for r in ratios:
+                for s in self.seeds:
+                    found = table[(table.experiment == e) & (table.imbalance == float(r)) & (table.seed == s)
+                                  & table.profile.isin(self.profiles)]
+                    if len(found):
+                        found = found.assign(_p=found.profile.map(self.profiles.index),
+                                             _s=found.setting.map(lambda v: rank.get(v, 2)))
+                        best = found.sort_values(["_s", "_p", "epochs"], ascending=[True, True, False]).iloc[0]
+                        rows.append(best.drop(["_p", "_s"]).to_dict())
+                    else:
+                        rows.append({"run_id": resolve(e, r, self.train_profile, s).run_id, "experiment": e,
+                                     "imbalance": float(r), "seed": s, "profile": self.train_profile,
+                                     "status": "not run yet", "setting": ""})
+        out = pd.DataFrame(rows).reindex(columns=RESULT_COLUMNS)  # every column, even with nothing stored
+        out["shown as"] = [profile_label(p, e) if st != "not run yet" else "" for p, e, st in
+                           zip(out["profile"], out.get("epochs", [None] * len(out)), out["status"])]
+        return out
 
-    def compare(self, runs: pd.DataFrame) -> pd.DataFrame:
-        """Ours (final epoch; mean over the seeds present, with the sample std from two seeds on and
-        the count n) next to the report's and the paper's numbers, with the gaps; the best epoch
-        beside it, labelled (it is selected on the test set). One row per experiment x ratio."""
+    def _say_missing(self, todo) -> None:
+        from .timing import recorded, recorded_estimate
+
+        speeds = recorded([self.results_dir])
+        verb = "training them now (train_missing=True)" if self.train_missing else \
+            "not training (train_missing=False); shown are the stored runs"
+        print(f"{len(todo)} {todo[0].profile}-profile run(s) not stored yet, {verb}:")
+        for c in todo:
+            parts = []
+            for kind, name in (("cuda", "GPU"), ("cpu", "CPU")):
+                seconds, basis = recorded_estimate(c, kind, speeds)
+                parts.append(f"{name} ~{seconds / 60:.0f} min" if seconds is not None else f"{name} not measured yet")
+            print(f"  {c.run_id:<40} {', '.join(parts)}")
+
+    def compare(self, runs: pd.DataFrame, against=("report", "paper")) -> pd.DataFrame:
+        """Ours next to the published numbers, one row per experiment x ratio (ratios as numbers, in
+        the order asked). Ours: the final epoch (the mean over the seeds present; ``± std (n)`` only
+        from two seeds on) and, labelled, the best epoch (selected on the test set), since the papers'
+        numbers are best-epoch ones; the report's are its final epoch. ``against`` picks the columns:
+        ("report",) for a sweep, whose rows would only repeat one paper number."""
         nan = float("nan")
-        stats = aggregate(runs).set_index(["experiment", "imbalance"])
+        stats = aggregate(runs).set_index(["experiment", "imbalance"]) if len(runs) else pd.DataFrame()
         rows = []
         for (experiment, imbalance), group in runs.groupby(["experiment", "imbalance"], sort=False):
             have = (experiment, imbalance) in stats.index
             st = stats.loc[(experiment, imbalance)] if have else {}
             n = int(st["n"]) if have else 0
-            finished = sorted(set(group["status"]) & set(FINISHED))
-            status = "not run yet" if not n else ", ".join(finished) + (f" ({n} of {len(group)} seeds)"
-                                                                          if n < len(group) else "")
+            done = group[group["status"].isin(FINISHED)]
+            status = "not run yet" if not n else ", ".join(sorted(set(done["status"]))) + (
+                f" ({n} of {len(group)} seeds)" if n < len(group) else "")
             ours = {k: st[f"{k}_mean"] if have else nan for k in ("overall", "many", "medium", "few")}
-            report = {k: lookup("report", experiment, imbalance, k) for k in ours}
-            report = {k: nan if v is None else v for k, v in report.items()}
-            paper = paper_overall(experiment, imbalance)
-            paper = nan if paper is None else paper
-            rows.append({
-                "experiment": experiment, "ratio": f"{imbalance:g}", "n": n, "status": status,
-                "ours": ours["overall"], "± std": st["overall_std"] if have else nan,
-                "report": report["overall"], "paper": paper,
-                "ours - report": ours["overall"] - report["overall"], "ours - paper": ours["overall"] - paper,
-                "best epoch (test-selected)": st["best_overall_mean"] if have else nan,
-                **{k: ours[k] for k in ("many", "medium", "few")},
-                **{f"report {k}": report[k] for k in ("many", "medium", "few")},
-            })
-        return pd.DataFrame(rows).round(2)
+            row = {"experiment": experiment, "ratio": int(imbalance) if float(imbalance).is_integer() else imbalance,
+                   "runs": ", ".join(sorted(set(done.get("shown as", [])))) or status, "status": status,
+                   "ours (final epoch)": mean_std(ours["overall"], st["overall_std"] if have else nan, n)
+                   if n > 1 else ours["overall"],
+                   "ours (best epoch, test-selected)": st["best_overall_mean"] if have else nan}
+            if "setting" in done and (done["setting"] == "old setting").any():
+                row["status"] += ", old setting"
+            if "report" in against:
+                report = lookup("report", experiment, imbalance)
+                row[f"report ({SELECTION['report']})"] = nan if report is None else report
+                row["ours - report"] = ours["overall"] - row[f"report ({SELECTION['report']})"]
+            if "paper" in against:
+                paper = paper_overall(experiment, imbalance)
+                row[f"paper ({SELECTION['paper']})"] = nan if paper is None else paper
+                row["ours best - paper"] = row["ours (best epoch, test-selected)"] - row[f"paper ({SELECTION['paper']})"]
+            row.update({k: ours[k] for k in ("many", "medium", "few")})
+            if "report" in against:
+                for k in ("many", "medium", "few"):
+                    value = lookup("report", experiment, imbalance, k)
+                    row[f"report {k}"] = nan if value is None else value
+            rows.append(row)
+        table = pd.DataFrame(rows)
+        return table.round(2) if len(table) else table
 
-    def summary(self, run_id: str) -> dict | None:
-        return ResultsStore(self.results_dir).read(run_id)
+    def phase6(self, models: dict) -> pd.DataFrame:
+        """The report's Phase 6 table: one row per model, per ratio our final-epoch accuracy (mean over
+        the seeds present; ``± std (n)`` only from two seeds on), the report's number and the gap.
+        ``models`` maps a row name to {ratio: experiment}."""
+        rows = []
+        for name, per_ratio in models.items():
+            row = {"model": name}
+            for ratio in (100, 50, 10):
+                experiment = per_ratio.get(ratio)
+                if experiment is None:
+                    continue
+                runs = self.runs([experiment], [ratio], train=False)
+                st = aggregate(runs)
+                n = int(st["n"].iloc[0]) if len(st) else 0
+                mean = st["overall_mean"].iloc[0] if n else math.nan
+                report = lookup("report", experiment, ratio)
+                row[f"{ratio}: ours"] = mean_std(mean, st["overall_std"].iloc[0], n) if n > 1 else (
+                    f"{mean:.2f}" if n else "not run yet")
+                shown = stored_label(runs)
+                if shown:
+                    row[f"{ratio}: ours"] += f" ({shown})"
+                row[f"{ratio}: report"] = math.nan if report is None else report
+                row[f"{ratio}: gap"] = round(mean - report, 2) if n and report is not None else math.nan
+            rows.append(row)
+        return pd.DataFrame(rows).set_index("model")
+
+    def calibration(self) -> pd.DataFrame:
+        """The calibration runs (``reference.CALIBRATION``) against the published number of the same
+        method: ours at the final and at the best epoch, the published one (a best epoch), the gap at
+        like selection (best - published), and, once a full-profile ``ce-balanced`` run is stored, the
+        data's cost (92.49 - its best epoch) and each gap after it."""
+        from .experiments import EXPERIMENTS
+        from .reference import CALIBRATION, published
+
+        rows = []
+        for experiment in CALIBRATION:
+            for ratio in EXPERIMENTS[experiment].ratios:
+                value, source = published(experiment, ratio)
+                if value is None:
+                    continue
+                run = self.runs([experiment], [ratio], train=False).iloc[0]
+                have = run["status"] != "not run yet"
+                rows.append({"experiment": experiment, "ratio": int(ratio), "runs": run["shown as"] if have else "not run yet",
+                             "setting": run.get("setting", "") if have else "",
+                             "ours (final epoch)": run["overall"] if have else math.nan,
+                             "ours (best epoch, test-selected)": run["best_overall"] if have else math.nan,
+                             "published (best epoch)": value, "source": source})
+        table = pd.DataFrame(rows)
+        table["gap (ours best - published)"] = table["ours (best epoch, test-selected)"] - table["published (best epoch)"]
+        balanced = table[(table.experiment == "ce-balanced") & table.runs.str.startswith("full")
+                         & (table.setting == "current")]
+        if len(balanced):
+            cost = -balanced["gap (ours best - published)"].iloc[0]
+            table["gap after the data's cost"] = table["gap (ours best - published)"] + cost
+        return table.round(2)
+
+    def summary(self, run) -> dict | None:
+        """A stored summary, by run id or by a row of ``runs`` (whose ``folder`` may be an old setting's)."""
+        if not isinstance(run, str):
+            run = run.get("folder") if isinstance(run.get("folder"), str) else run["run_id"]
+        return ResultsStore(self.results_dir).read(run)
 
     def exit_table(self, runs: pd.DataFrame) -> pd.DataFrame:
         """Per early-exit run: the share of test images leaving at each exit and their accuracy, the
         expected FLOPs relative to the full network, and the best post-hoc threshold (test-selected)."""
         rows = []
         for r in runs.to_dict("records"):
-            s = self.summary(r["run_id"]) if r.get("status") in FINISHED else None
+            s = self.summary(r) if r.get("status") in FINISHED else None
             ex = (s or {}).get("exits")
+            ratio = int(r["imbalance"])
             if not ex:
-                rows.append({"experiment": r["experiment"], "ratio": f"{r['imbalance']:g}", "status": "not run yet"})
+                rows.append({"experiment": r["experiment"], "ratio": ratio, "status": "not run yet"})
                 continue
-            row = {"experiment": r["experiment"], "ratio": f"{r['imbalance']:g}", "status": s["status"],
+            row = {"experiment": r["experiment"], "ratio": ratio, "runs": r.get("shown as", ""),
+                   "status": s["status"] + (", old setting" if r.get("setting") == "old setting" else ""),
                    "thresholds (train / inference)": f"{ex['train_threshold']:g} / {ex['inference_threshold']:g}"}
             for k, (f, a) in enumerate(zip(ex["fraction"], ex["accuracy"]), 1):
                 row[f"exit {k}: share %"] = 100 * f
@@ -148,49 +285,111 @@ class Notebook:
             rows.append(row)
         return pd.DataFrame(rows).round(2)
 
-    def history(self, run_id: str) -> pd.DataFrame:
-        return ResultsStore(self.results_dir).history(run_id)
+    def config(self, run):
+        """The ``TrainConfig`` a stored run was trained with (its own, old setting or not)."""
+        from dataclasses import fields
+
+        from .experiments import TrainConfig
+
+        stored = self.summary(run)["config"]
+        names = {f.name: f for f in fields(TrainConfig)}
+        return TrainConfig(**{k: tuple(tuple(x) if isinstance(x, list) else x for x in v) if isinstance(v, list) else v
+                              for k, v in stored.items() if k in names})
+
+    def history(self, run) -> pd.DataFrame:
+        """The per-epoch history, by run id or by a row of ``runs``."""
+        if not isinstance(run, str):
+            run = run.get("folder") if isinstance(run.get("folder"), str) else run["run_id"]
+        return ResultsStore(self.results_dir).history(run)
+
+    # ---------------------------------------------------------------------------- how to run
+    def how_to_run(self, experiments, ratios=(100,), notebook: str = "") -> str:
+        """The "how to run" box (Markdown): which profile, the commands, the measured minutes per run
+        on a GPU and on a CPU (from the recorded runs' provenance), and what Run All does here.
+        ``experiments`` are names (each at every ratio of ``ratios``) or (name, ratio) pairs."""
+        from .timing import recorded, recorded_estimate
+
+        speeds = recorded([self.results_dir])
+        pairs = [p if isinstance(p, (tuple, list)) else (p, r) for p in experiments
+                 for r in ((None,) if isinstance(p, (tuple, list)) else ratios)]
+        lines = ["| run | full (200 epochs) on a GPU | quick (30 epochs) on a CPU |", "|---|---|---|"]
+        devices = {"cuda": set(), "cpu": set()}
+        for e, r in pairs:
+            cells = []
+            for prof, kind in (("full", "cuda"), ("quick", "cpu")):
+                seconds, basis = recorded_estimate(resolve(e, r, prof), kind, speeds)
+                cells.append(f"~{seconds / 60:.0f} min" if seconds is not None else "not measured yet")
+            lines.append(f"| `{e}` ratio {r:g} | {cells[0]} | {cells[1]} |")
+        for s in speeds:
+            devices[s["kind"]].add(s["device"].split(":", 1)[1])
+        basis = "; ".join(f"{name}: {', '.join(sorted(devices[kind])) or 'none recorded yet'}"
+                          for kind, name in (("cuda", "GPU"), ("cpu", "CPU")))
+        stored = pd.concat([self.runs([e], [r], train=False) for e, r in pairs], ignore_index=True)
+        have = stored[stored["status"] != "not run yet"]
+        shown = ", ".join(f"{n} {p}" for p, n in have["profile"].value_counts().items()) or "none"
+        nb = notebook or "NN"
+        return "\n".join([
+            "**How to run.** Run All shows the stored runs (full profile where stored, else quick) and trains "
+            f"nothing; stored here: {len(have)} of {len(stored)} runs ({shown}).",
+            f"To train what is missing: a GPU session `python -m lt_lib lease --budget 540` (then "
+            f"`python -m lt_lib import <bundle>`), or here `python -m lt_lib report --train --notebooks {nb}` "
+            "(full on a GPU, quick on a CPU), or set `train_missing = True` in the parameters cell.",
+            f"Times per run, from the runs recorded in results/ (the same experiment where it was run, else the median "
+            f"of runs alike in exits and augmentation; {basis}):", "", *lines])
 
     # --------------------------------------------------------------------------------- figures
-    def save(self, fig, name: str) -> None:
-        """Caption the figure with the profile that produced it and save figures/<name>.png (the
-        figure is shown inline by the notebook as usual)."""
+    def save(self, fig, name: str, runs: pd.DataFrame | None = None) -> None:
+        """Caption the figure with what produced it (the profiles and epochs of ``runs``, else the
+        notebook's profile) and save figures/<name>.png (the notebook shows it inline as usual)."""
+        caption = self.caption
+        if runs is not None and len(runs) and "shown as" in runs:
+            shown = sorted({v for v in runs["shown as"] if v})
+            old = " (some made under an old setting)" if (runs.get("setting") == "old setting").any() else ""
+            caption = "runs shown: " + ("; ".join(shown) or "none stored") + old + (
+                "; quick runs are not reproductions" if any(v.startswith("quick") for v in shown) else "")
         # below everything already drawn (tick labels and axis labels can reach under the axes)
         bottom = fig.get_tightbbox(fig.canvas.get_renderer()).y0 / fig.get_figheight()
-        fig.text(0.99, bottom - 0.01, self.caption, ha="right", va="top", fontsize=7, color="0.4")
+        fig.text(0.99, bottom - 0.01, caption, ha="right", va="top", fontsize=7, color="0.4")
         self.figures_dir.mkdir(parents=True, exist_ok=True)
         path = self.figures_dir / f"{name}.png"
         fig.savefig(path, dpi=120, bbox_inches="tight")
 
 
+def stored_label(runs: pd.DataFrame) -> str:
+    """'quick' / 'full' / 'full, old setting' for the stored rows of ``runs``."""
+    done = runs[runs["status"] != "not run yet"]
+    if done.empty:
+        return ""
+    label = "/".join(sorted(set(done["profile"])))
+    return label + (", old setting" if (done.get("setting") == "old setting").any() else "")
+
+
 def setup(profile=None, device="auto", data_root=None, results_dir=None, figures_dir=None, runs_dir=None,
           seeds=(0,), retrain=False, train_missing=None, quiet=False) -> Notebook:
-    """Resolve a notebook's parameters (None = from the environment, else the project default).
+    """Resolve a notebook's parameters (None = from the environment, else the default).
 
-    ``train_missing`` None reads ``$LT_TRAIN_MISSING`` (0 = show stored runs only), default True.
+    ``profile`` None reads ``$LT_PROFILE``, default ``auto`` (full where stored, else quick).
+    ``train_missing`` None reads ``$LT_TRAIN_MISSING`` (1 = train what is missing), default False.
     """
-    profile = profile or os.environ.get("LT_PROFILE", "full")
+    profile = profile or os.environ.get("LT_PROFILE") or AUTO
     if train_missing is None:
-        train_missing = os.environ.get("LT_TRAIN_MISSING", "1").lower() not in ("0", "false", "no")
-    get_profile(profile)
+        train_missing = os.environ.get("LT_TRAIN_MISSING", "0").lower() in ("1", "true", "yes")
+    if profile != AUTO:
+        get_profile(profile)
     root = project_root()
     out = root / "out" / "smoke" if profile == "smoke" else root
+    results = _folder(results_dir, "LT_RESULTS", out / "results")
+    beside = results.parent / "runs" if (results_dir or os.environ.get("LT_RESULTS")) else out / "runs"
     nb = Notebook(
         profile=profile, device=device,
         data_root=_folder(data_root, "LT_DATA", root / "data"),
-        results_dir=_folder(results_dir, "LT_RESULTS", out / "results"),
+        results_dir=results,
         figures_dir=_folder(figures_dir, "LT_FIGURES", out / "figures"),
-        runs_dir=_folder(runs_dir, "LT_RUNS", root / "runs"),
+        runs_dir=_folder(runs_dir, "LT_RUNS", beside),
         seeds=tuple(seeds), retrain=retrain, train_missing=train_missing,
     )
     if not quiet:
-        print(f"profile: {profile} ({PROFILES[profile].description})")
-        def show(path):
-            try:
-                return str(path.resolve().relative_to(root))
-            except ValueError:
-                return str(path)
-
-        print(f"results: {show(nb.results_dir)}   figures: {show(nb.figures_dir)}   "
-              f"started {time.strftime('%Y-%m-%d %H:%M')}")
+        what = PROFILES[profile].description if profile != AUTO else \
+            "full where stored, else quick (each row says which)"
+        print(f"profile: {profile} ({what}); training missing runs: {'yes' if train_missing else 'no'}")
     return nb

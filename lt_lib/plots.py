@@ -67,35 +67,63 @@ def augment_views(images: torch.Tensor, views: list[torch.Tensor], names: list[s
     return fig
 
 
-def training_curves(history: pd.DataFrame, title: str):
-    """Test accuracy (overall, many, medium, few) and training accuracy per evaluated epoch."""
+def _legend_outside(ax, **kw):
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False, **kw)
+
+
+def mark_schedule(ax, cfg) -> None:
+    """Dotted lines where the learning rate drops (and where the warm-up ends), a dashed one where
+    DRW's class weights switch on; labelled along the top of the axes."""
+    if cfg is None:
+        return
+    marks = [(m, f"lr x{cfg.lr_gamma ** (i + 1):g}", ":") for i, m in enumerate(cfg.milestones)]
+    if cfg.warmup_epochs:
+        marks.append((cfg.warmup_epochs, "warm-up ends", ":"))
+    if cfg.drw:
+        marks.append((round(cfg.drw_start * cfg.epochs), "DRW on", "--"))
+    for epoch, label, style in marks:  # epochs are 0-based starts: a change at e shows from epoch e + 1
+        ax.axvline(epoch + 0.5, color="0.35", ls=style, lw=1)
+        ax.text(epoch + 0.5, 1.01, label, transform=ax.get_xaxis_transform(), rotation=90, ha="center",
+                va="bottom", fontsize=7, color="0.3")
+
+
+def training_curves(history: pd.DataFrame, title: str, cfg=None):
+    """Test accuracy (overall, many, medium, few) and training accuracy per evaluated epoch, with the
+    schedule's lr drops, warm-up end and DRW start marked (``cfg``)."""
     h = history.dropna(subset=["test_overall"])
-    fig, ax = plt.subplots(figsize=(7.5, 4))
+    fig, ax = plt.subplots(figsize=(8.5, 4))
     ax.plot(h["epoch"], h["test_overall"], color="black", lw=2, label="test overall")
     for key in ("many", "medium", "few"):
         ax.plot(h["epoch"], h[f"test_{key}"], color=SPLIT_COLOURS[key], label=f"test {key}")
     ax.plot(history["epoch"], history["train_acc"], color="0.6", ls="--", label="train (augmented)")
-    ax.set(xlabel="epoch", ylabel="accuracy (%)", ylim=(0, 100), title=title)
-    ax.legend(loc="lower right", fontsize=8, ncols=2)
+    ax.set(xlabel="epoch", ylabel="accuracy (%)", ylim=(0, 100))
+    ax.set_title(title, pad=58 if cfg is not None else 6)
+    mark_schedule(ax, cfg)
+    _legend_outside(ax)
     return fig
 
 
-def metric_against(df: pd.DataFrame, x: str, reference: pd.DataFrame | None = None, title: str = ""):
-    """Overall / many / medium / few accuracy against the values of ``x`` (e.g. alpha), evenly spaced:
-    ours solid, the report's dashed."""
-    values = sorted(set(df[x]) | (set(reference[x]) if reference is not None else set()))
-    pos = {v: i for i, v in enumerate(values)}
-    fig, ax = plt.subplots(figsize=(6.5, 4))
+def alpha_sweep(ours: pd.DataFrame, reference: pd.DataFrame | None = None, title: str = ""):
+    """Overall / many / medium / few accuracy against alpha on a log(1 - alpha) axis (0.9, 0.95, 0.99,
+    0.995 are not evenly spaced in what they do: 1 - alpha goes 0.1, 0.05, 0.01, 0.005); ours solid,
+    the report's dashed. Frames with columns ``alpha`` and the four metrics."""
+    fig, ax = plt.subplots(figsize=(7.5, 4))
     colours = {"overall": "black", **SPLIT_COLOURS}
-    for metric, colour in colours.items():
-        d = df.dropna(subset=[metric]).sort_values(x)
-        ax.plot(d[x].map(pos), d[metric], "o-", color=colour, label=f"ours: {metric}")
-        if reference is not None:
-            r = reference.dropna(subset=[metric]).sort_values(x)
-            ax.plot(r[x].map(pos), r[metric], "s--", color=colour, alpha=0.5, label=f"report: {metric}")
-    ax.set_xticks(range(len(values)), [f"{v:g}" for v in values])
-    ax.set(xlabel=x, ylabel="test accuracy (%)", ylim=(0, 100), title=title)
-    ax.legend(fontsize=7, ncols=2, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    for frame, style, who in ((ours, "o-", "ours"), (reference, "s--", "report")):
+        if frame is None or frame.empty:
+            continue
+        for metric, colour in colours.items():
+            d = frame.dropna(subset=[metric]).sort_values("alpha")
+            ax.plot(1 - d["alpha"], d[metric], style, color=colour, alpha=1 if who == "ours" else 0.45,
+                    label=f"{who}: {metric}")
+    alphas = sorted(set(ours["alpha"]) | (set(reference["alpha"]) if reference is not None else set()))
+    ax.set_xscale("log")
+    ax.invert_xaxis()
+    ax.set_xticks([1 - a for a in alphas], [f"{a:g}" for a in alphas])
+    ax.minorticks_off()
+    ax.set(xlabel="alpha (axis: log(1 - alpha); the branch loss's weight grows to the right)",
+           ylabel="test accuracy (%)", ylim=(0, 100), title=title)
+    _legend_outside(ax, ncols=1)
     return fig
 
 
@@ -115,57 +143,158 @@ def split_bars(df: pd.DataFrame, label: str = "model", title: str = ""):
 
 def exit_shares(history: pd.DataFrame, title: str):
     """Share of training images leaving at each exit per epoch (the training rule), and of test
-    images (the inference rule) at each evaluation."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
-    for ax, prefix, label in ((axes[0], "train_exit_", "training rule"), (axes[1], "test_exit_", "inference rule")):
+    images (the inference rule) at each evaluation, the last epoch's shares written on the right."""
+    fig, axes = plt.subplots(1, 2, figsize=(10.5, 3.6), sharey=True)
+    colours = ["#55A868", "#8172B3", "0.75"]
+    for ax, prefix, label in ((axes[0], "train_exit_", "training rule (right and confident)"),
+                              (axes[1], "test_exit_", "inference rule (confident)")):
         cols = [c for c in history.columns if c.startswith(prefix)]
         h = history.dropna(subset=cols)
         if h.empty:
             ax.set_axis_off()
             continue
-        ax.stackplot(h["epoch"], *(100 * h[c] for c in cols), labels=[f"exit {c[-1]}" for c in cols], alpha=0.8)
-        ax.set(xlabel="epoch", title=label, ylim=(0, 100))
+        shares = [100 * h[c] for c in cols]
+        ax.stackplot(h["epoch"], *shares, labels=[f"exit {c[-1]}" for c in cols], colors=colours, alpha=0.9)
+        ax.set(xlabel="epoch", title=label, ylim=(0, 100), xlim=(h["epoch"].min(), h["epoch"].max()))
+        last, bottom = [s.iloc[-1] for s in shares], 0.0
+        for k, share in enumerate(last):
+            ax.text(1.01, (bottom + share / 2) / 100, f"exit {k + 1}: {share:.1f}%", transform=ax.transAxes,
+                    fontsize=7, va="center")
+            bottom += share
+        if sum(last[:-1]) < 0.05:
+            ax.text(0.5, 0.5, "no image leaves early", transform=ax.transAxes, ha="center", fontsize=9,
+                    color="0.2", bbox=dict(facecolor="white", alpha=0.8, lw=0))
     axes[0].set_ylabel("images leaving at each exit (%)")
-    axes[0].legend(loc="lower left", fontsize=8)
+    axes[1].legend(loc="upper left", bbox_to_anchor=(1.2, 1.0), fontsize=8, frameon=False)
     fig.suptitle(title, y=1.03)
+    fig.subplots_adjust(wspace=0.35)
     return fig
 
 
 def threshold_sweep(summaries: dict, title: str = ""):
     """Accuracy and expected FLOPs (relative to the full network) against the inference threshold, one
-    line per run; the run's own inference threshold marked."""
-    fig, (acc_ax, flops_ax) = plt.subplots(1, 2, figsize=(10, 3.8))
+    line per run; the run's own inference threshold marked. The accuracy axis spans at least 10 points."""
+    fig, (acc_ax, flops_ax) = plt.subplots(1, 2, figsize=(11, 3.8))
+    lows, highs = [], []
     for name, s in summaries.items():
         sweep = pd.DataFrame(s["exits"]["sweep"])
         line, = acc_ax.plot(sweep["threshold"], sweep["overall"], "o-", ms=3, label=name)
         flops_ax.plot(sweep["threshold"], 100 * sweep["flops_ratio"], "o-", ms=3, color=line.get_color())
-        t = s["exits"]["inference_threshold"]
-        acc_ax.axvline(t, color=line.get_color(), ls=":", lw=1)
-    acc_ax.set(xlabel="inference threshold", ylabel="test accuracy (%)", title="accuracy")
+        acc_ax.axvline(s["exits"]["inference_threshold"], color=line.get_color(), ls=":", lw=1)
+        lows.append(sweep["overall"].min())
+        highs.append(sweep["overall"].max())
+    if lows:
+        mid, half = (min(lows) + max(highs)) / 2, max(5.0, (max(highs) - min(lows)) / 2 + 1)
+        acc_ax.set_ylim(max(0, mid - half), min(100, mid + half))
+    acc_ax.set(xlabel="inference threshold (dotted: the run's own)", ylabel="test accuracy (%)", title="accuracy")
     flops_ax.set(xlabel="inference threshold", ylabel="expected FLOPs (% of full network)", title="compute",
                  ylim=(0, 105))
-    acc_ax.legend(fontsize=8)
+    flops_ax.legend(*acc_ax.get_legend_handles_labels(), loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8,
+                    frameon=False)
     fig.suptitle(title, y=1.03)
     return fig
 
 
 def accuracy_vs_flops(summaries: dict, title: str = ""):
     """The trade-off early exits exist for: test accuracy against expected inference FLOPs (% of the
-    full network), one curve per run from its threshold sweep, its own inference threshold as a
-    large marker. ``summaries``: {label: summary with ``exits``}."""
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    full network), one point per run at its own inference threshold (a diverged run as an x); a run's
+    threshold sweep is drawn as a curve only where its points have distinct FLOPs. ``summaries``:
+    {label: summary with ``exits``}."""
+    fig, ax = plt.subplots(figsize=(8, 4.2))
     for name, s in summaries.items():
         ex = s["exits"]
-        sweep = pd.DataFrame(ex["sweep"])
-        line, = ax.plot(100 * sweep["flops_ratio"], sweep["overall"], "o-", ms=2.5, lw=1, alpha=0.8, label=name)
-        ax.plot(100 * ex["flops_ratio"], s["final"]["overall"], "o", ms=8, color=line.get_color(),
-                markeredgecolor="black")
+        diverged = s.get("status") == "diverged"
+        point, = ax.plot(100 * ex["flops_ratio"], s["final"]["overall"], "x" if diverged else "o", ms=8,
+                         markeredgecolor="black", label=name + (" (diverged)" if diverged else ""))
+        sweep = pd.DataFrame(ex["sweep"]).drop_duplicates("flops_ratio")
+        if len(sweep) > 1 and not diverged:
+            ax.plot(100 * sweep["flops_ratio"], sweep["overall"], "-", lw=1, alpha=0.6, color=point.get_color())
     ax.set(xlabel="expected inference FLOPs (% of the full network)", ylabel="test accuracy (%)", title=title)
-    ax.legend(fontsize=7, ncols=2, loc="lower right")
-    ax.text(0.01, 0.99, "curves: inference-threshold sweep (0.10-1.0); large dots: the report's threshold",
-            transform=ax.transAxes, va="top", fontsize=7, color="0.35")
+    ax.set_xlim(right=102)
+    _legend_outside(ax)
+    ax.text(0.01, 0.01, "points: each run at its own inference threshold; lines: its threshold sweep "
+            "(test-selected), where the FLOPs vary", transform=ax.transAxes, fontsize=7, color="0.35")
     return fig
 
 
-__all__ = ["accuracy_vs_flops", "exit_shares", "threshold_sweep", "augment_views", "class_counts", "image_grid", "metric_against", "shade_splits", "split_bars",
+# ------------------------------------------------------------------------------------ diagrams
+def _box(ax, x, y, w, h, text, colour="#DDE6F3", fontsize=8):
+    from matplotlib.patches import FancyBboxPatch
+
+    ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.02,rounding_size=0.06", fc=colour,
+                                ec="0.3", lw=1))
+    ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=fontsize)
+
+
+def _arrow(ax, x0, y0, x1, y1, text="", colour="0.3", style="-|>"):
+    ax.annotate("", (x1, y1), (x0, y0), arrowprops=dict(arrowstyle=style, color=colour, lw=1.2))
+    if text:
+        ax.text((x0 + x1) / 2, (y0 + y1) / 2 + 0.08, text, ha="center", fontsize=7, color=colour)
+
+
+def reslt_diagram():
+    """ResLT's head: a shared backbone, three branches (all classes / medium+tail / tail), one shared
+    classifier, the prediction as the sum; the losses of Eq. 1-3 on the right."""
+    fig, ax = plt.subplots(figsize=(9, 3.6))
+    ax.set(xlim=(0, 10), ylim=(0, 4)), ax.axis("off")
+    _box(ax, 0.1, 1.6, 1.5, 0.8, "image")
+    _box(ax, 2.0, 1.4, 1.7, 1.2, "ResNet-32\nbackbone\n(shared)")
+    _arrow(ax, 1.6, 2.0, 2.0, 2.0)
+    rows = [("N_h+m+t\nall classes", 3.0, "all images"), ("N_m+t\nmedium + tail", 1.8, "medium + tail images"),
+            ("N_t\ntail", 0.6, "tail images")]
+    for text, y, who in rows:
+        _box(ax, 4.2, y - 0.35, 1.5, 0.7, text, "#FCE5CD")
+        _arrow(ax, 3.7, 2.0, 4.2, y)
+        _box(ax, 6.1, y - 0.3, 1.2, 0.6, "classifier\n(shared)", "#EAD1DC", 7)
+        _arrow(ax, 5.7, y, 6.1, y)
+        ax.text(4.95, y - 0.5, f"branch loss: {who}", fontsize=7, ha="center", va="center", color="#A0522D")
+    _box(ax, 8.6, 1.6, 1.3, 0.8, "sum =\nprediction\n(fusion loss)", "#D9EAD3", 7.5)
+    for _, y, _ in rows:
+        _arrow(ax, 7.3, y, 8.6, 2.0, colour="0.6")
+    ax.text(5.0, 3.8, "L = (1 - alpha) L_fusion(sum) + alpha (L_branch of the three)   (Eq. 1-3)", ha="center",
+            fontsize=9)
+    return fig
+
+
+def hybrid_diagram(kind: str):
+    """The report's hybrids: ``accumulative`` (models 1-3), ``routed`` (4, 7, 8, 12, 13) or ``full power``
+    (5, 6, 14-16). Exits after stages 1 and 2 and at the end; arrows say where an image's loss counts:
+    at every exit up to the one it leaves at (accumulative), or only there (routed)."""
+    if kind not in ("accumulative", "routed", "full power"):
+        raise ValueError(f"unknown hybrid {kind!r}")
+    fig, ax = plt.subplots(figsize=(9.5, 3.8))
+    ax.set(xlim=(0, 10), ylim=(0, 4.2)), ax.axis("off")
+    _box(ax, 0.1, 2.6, 1.0, 0.7, "image")
+    widths = "15/30/63" if kind == "full power" else "16/32/48"
+    stages = [(1.5, "stage 1"), (4.0, "stage 2"), (6.5, "stage 3")]
+    for i, (x, name) in enumerate(stages):
+        _box(ax, x, 2.5, 1.6, 0.9, f"{name}\n({widths.split('/')[i]} ch.)")
+        _arrow(ax, stages[i - 1][0] + 1.6 if i else 1.1, 2.95, x, 2.95)
+    heads = ["ResLT head\n(3 branches)"] * 3 if kind == "full power" else \
+        ["exit head\n(simulated\nResLT loss)", "exit head\n(simulated\nResLT loss)", "ResLT head\n(3 branches)"]
+    for (x, _), head, k in zip(stages, heads, range(3)):
+        _box(ax, x + 0.1, 0.9, 1.4, 1.0, head, "#FCE5CD" if head.startswith("ResLT") else "#FFF2CC", 7)
+        _arrow(ax, x + 0.8, 2.5, x + 0.8, 1.9)
+        ax.text(x + 0.8, 0.55, f"exit {k + 1}", ha="center", fontsize=8)
+    # an image leaving at exit 2: where its loss counts
+    ax.text(0.1, 0.15, "an image that\nleaves at exit 2:", fontsize=7.5, va="center")
+    counted = [0, 1] if kind == "accumulative" else [1]
+    for k in range(3):
+        x = stages[k][0] + 0.8
+        if k in counted:
+            ax.text(x, 0.15, "loss counts here", ha="center", fontsize=7, color="#C44E52", weight="bold")
+        elif k == 2:
+            ax.text(x, 0.15, "not reached", ha="center", fontsize=7, color="0.5")
+    rule = ("its loss is summed at every exit up to its own (ELF)" if kind == "accumulative" else
+            "its loss counts at its own exit only (the report's fix)")
+    if kind == "full power":
+        rule += "; every exit has a ResLT head and the full ResLT loss"
+    ax.text(5.0, 3.75, f"{kind} hybrid. {rule[0].upper()}{rule[1:]}", ha="center", fontsize=8.5)
+    ax.text(5.0, 3.5, "training rule: an image leaves at an early exit when it is right there and more confident "
+            "than the training threshold", ha="center", fontsize=7.5, color="0.3")
+    return fig
+
+
+__all__ = ["accuracy_vs_flops", "alpha_sweep", "augment_views", "class_counts", "exit_shares", "hybrid_diagram",
+           "image_grid", "mark_schedule", "reslt_diagram", "shade_splits", "split_bars", "threshold_sweep",
            "training_curves"]

@@ -135,3 +135,9 @@ def published(experiment: str, imbalance: float) -> tuple[float | None, str | No
     key = experiment if who == "report" else PAPER_COUNTERPART[experiment]
     rows = REFERENCE[(REFERENCE.who == who) & (REFERENCE.experiment == key) & (REFERENCE.imbalance == float(imbalance))]
     return value, rows.iloc[0]["source"]
+
+
+# Per-channel statistics of the original CIFAR-10 training pixels (in [0, 1]): what the offline JPEG copy
+# (quality 75, 4:2:0 chroma subsampling) is compared with in notebook 01.
+ORIGINAL_PIXELS = {"mean": (0.4914, 0.4822, 0.4465), "std": (0.2470, 0.2435, 0.2616),
+                   "source": "the original CIFAR-10 training set (the widely used per-channel values)"}

@@ -1,8 +1,13 @@
-"""``python -m lt_lib report``: train what the notebooks need, then execute them headless with papermill.
+"""``python -m lt_lib report``: render the course from the stored runs (and, with ``--train``, train what
+the notebooks miss first), headless with papermill, then build the course site.
 
-The runs the chosen notebooks need (``NOTEBOOK_RUNS``) that the results store lacks are trained
-first, in an order that fits a short GPU lease (``plan_runs``: headline runs first, cheap before
-expensive); ``--dry-run`` prints that plan with estimated times and stops.
+By default nothing is trained: every notebook shows the stored runs of the best profile there is for
+each (full, else quick, labelled per row), and the report ends with what is missing, its estimated
+time on this device and the command that trains it (``--train``, or ``lease`` on a GPU). With
+``--train`` the missing runs of the chosen profile are trained first, in an order that suits a short
+GPU session (``plan_runs``: headline runs first, cheap before expensive), each with a progress bar;
+an interrupted report continues where it stopped when run again (finished runs are stored, a
+half-trained one resumes from its last checkpoint).
 
 Each notebook gets the parameters (profile, device, folders, seeds, ...) injected after its cell
 tagged ``parameters``; the executed copy goes to ``--out`` (git-ignored ``out/`` by default). A failing
@@ -11,6 +16,7 @@ executed copy (whose cell 2 is papermill's injected parameters).
 """
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -34,45 +40,68 @@ def find_notebooks(folder: Path, wanted=None) -> list[Path]:
     return [by_number[w.zfill(2)] for w in wanted]
 
 
-# The runs each notebook trains when they are missing (a test checks these against the notebooks'
-# ``nb.runs`` calls). Notebook 08 reads every stored run; it trains only the one-factor variants.
+# The runs each notebook shows (and trains when asked to; a test checks these against the notebooks'
+# ``nb.runs`` calls). Notebook 09 gathers the other notebooks' runs and trains only the gap variants.
 NOTEBOOK_RUNS = {
-    "01": [("reslt-a0.95", (100,))],
-    "02": [("reslt-a0.9", (100,)), ("reslt-a0.95", (100,)), ("reslt-a0.99", (100,)), ("reslt-a0.995", (100,)),
+    "01": [("ce-balanced", (1,)), ("ce", (100, 10)), ("ldam-drw", (100, 10)), ("reslt-paper", (100, 50, 10)),
+           ("elf-ldam-drw", (100, 50, 10))],
+    "02": [("reslt-a0.95", (100,))],
+    "03": [("reslt-a0.9", (100,)), ("reslt-a0.95", (100,)), ("reslt-a0.99", (100,)), ("reslt-a0.995", (100,)),
            ("reslt-a0.95-aa", (100,)), ("reslt-a0.95-aa-ls", (100, 50, 10)), ("reslt-paper", (100, 50, 10))],
-    "03": [("elf-ldam-drw", (100, 50, 10)), ("elf-ldam-drw-lr0.01", (100,))],
-    "04": [("model1", (100,)), ("model2", (100,)), ("model3", (100,))],
-    "05": [("model4", (100,)), ("model7", (100,))],
-    "06": [("model5", (100,)), ("model6", (100,)), ("model14", (100,)), ("model15", (50,)), ("model16", (10,))],
-    "07": [("model8", (100,)), ("model12", (50,)), ("model13", (10,))],
-    "08": [("ce", (100,)), ("reslt-a0.95-aa-ls", (100,)), ("reslt-paper", (100,)),
-           *((name, (100,)) for name in GAP_VARIANTS)],
+    "04": [("elf-ldam-drw", (100, 50, 10)), ("elf-ldam-drw-lr0.01", (100,))],
+    "05": [("model1", (100,)), ("model2", (100,)), ("model3", (100,))],
+    "06": [("model4", (100,)), ("model7", (100,))],
+    "07": [("model5", (100,)), ("model6", (100,)), ("model14", (100,)), ("model15", (50,)), ("model16", (10,))],
+    "08": [("model8", (100,)), ("model12", (50,)), ("model13", (10,)), ("model7", (100,))],
+    "09": [("reslt-a0.95-aa-ls", (100,)), ("reslt-paper", (100,)), *((name, (100,)) for name in GAP_VARIANTS)],
 }
 
 # Trained first, so that a short lease yields the report's headline comparisons before the rest.
 HEADLINE = ("reslt-a0.95-aa-ls", "elf-ldam-drw", "model7", "model14", "reslt-paper", "ce")
 
 
-def plan_runs(profile: str, notebooks=None, seeds=(0,), results_dir=None, device="cpu", retrain=False) -> list:
-    """The runs the chosen notebooks need that the results store lacks, in training order:
-    seed by seed; within a seed the headline runs at ratio 100, then the rest at 100, then the other
-    ratios, each group cheapest first. Returns [(TrainConfig, estimated seconds)]."""
-    from .train import estimate_seconds
+def default_train_profile(device) -> str:
+    """What ``--train`` trains when no profile is named: the report's schedule on a GPU, the
+    CPU-sized look on a CPU (a full run there takes hours)."""
+    return "full" if getattr(device, "type", device) == "cuda" else "quick"
+
+
+def plan_runs(profile: str, notebooks=None, seeds=(0,), results_dir=None, device="cpu", retrain=False,
+              estimator=None, experiments=None, say=None) -> list:
+    """The runs the chosen notebooks need that the results store lacks (or holds under an old
+    setting), in training order: seed by seed; within a seed the headline runs at ratio 100, then the
+    rest at 100, then the other ratios, each group cheapest first. ``experiments`` keeps only those.
+    ``estimator(cfg, device)`` gives (seconds, basis) (default: ``timing.estimate`` from this device's
+    stored runs, else a short measurement); ``say`` gets a line per run as soon as it is estimated.
+    Returns [(TrainConfig, seconds, basis)]."""
+    from .timing import estimate
 
     wanted = [n[:2] for n in notebooks] if notebooks else list(NOTEBOOK_RUNS)
     store = ResultsStore(results_dir)
     configs = {}
     for number in wanted:
         for experiment, ratios in NOTEBOOK_RUNS.get(number, ()):
+            if experiments and experiment not in experiments:
+                continue
             for ratio in ratios:
                 for seed in seeds:
                     cfg = resolve(experiment, ratio, profile, seed)
-                    if retrain or store.stored_hash(cfg.run_id) != cfg.config_hash:
+                    try:
+                        stored = store.stored_hash(cfg.run_id)
+                    except LtError:  # a damaged summary: train it again is the fix it names
+                        stored = None
+                    if retrain or stored != cfg.config_hash:
                         configs[cfg.run_id] = cfg
-    timed = [(c, estimate_seconds(c, device)) for c in configs.values()]
+    estimator = estimator or (lambda c, d: estimate(c, d, stores=(results_dir or "results",)))
+    timed = []
+    for c in configs.values():
+        seconds, basis = estimator(c, device)
+        timed.append((c, seconds, basis))
+        if say:
+            say(f"  {c.run_id:<44} ~{seconds / 60:7.1f} min  ({basis})")
 
     def order(item):
-        c, seconds = item
+        c, seconds, _ = item
         group = 0 if (c.experiment in HEADLINE and c.imbalance == 100) else 1 if c.imbalance == 100 else 2
         return c.seed, group, seconds
 
@@ -80,10 +109,10 @@ def plan_runs(profile: str, notebooks=None, seeds=(0,), results_dir=None, device
 
 
 def print_plan(plan, device) -> None:
-    total = sum(s for _, s in plan)
-    print(f"{len(plan)} run(s) to train, estimated {total / 60:.1f} min on {device} (from measured images/s):")
-    for cfg, seconds in plan:
-        print(f"  {cfg.run_id:<44} ~{seconds / 60:6.1f} min")
+    total = sum(s for _, s, _ in plan)
+    print(f"{len(plan)} run(s) to train, estimated {total / 60:.1f} min on {device} in this order:")
+    for cfg, seconds, basis in plan:
+        print(f"  {cfg.run_id:<44} ~{seconds / 60:7.1f} min  ({basis})")
 
 
 def export_html(executed: Path) -> Path:
@@ -97,66 +126,130 @@ def export_html(executed: Path) -> Path:
     return target
 
 
-def run_report(profile: str | None = None, notebooks=None, device: str = "auto", out=None, seeds=(0,),
-               train_missing: bool = True, retrain: bool = False, results_dir=None, figures_dir=None,
-               data_root=None, runs_dir=None, progress: bool = True, notebooks_dir=None, dry_run: bool = False,
-               html: bool = True, jobs: int = 1, engine: dict | None = None) -> list[dict]:
-    """Train the missing runs of the chosen notebooks (in ``plan_runs`` order; an interrupted report
-    continues where it stopped), then execute the notebooks; returns [{notebook, status, seconds,
-    output, detail}] and prints a summary. ``dry_run`` only prints the plan. ``jobs`` > 1 trains that
-    many runs at once in worker processes (``train_many``); ``engine`` holds ``make_engine`` options."""
-    import papermill as pm
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{seconds / 60:.0f} min"
 
-    from .train import resolve_device, train
+
+def run_report(profile: str | None = None, notebooks=None, device: str = "auto", out=None, seeds=(0,),
+               train: bool = False, retrain: bool = False, results_dir=None, figures_dir=None,
+               data_root=None, runs_dir=None, progress: bool = True, notebooks_dir=None, dry_run: bool = False,
+               html: bool = True, jobs: int | None = None, engine: dict | None = None, site: bool = True) -> list[dict]:
+    """Render the chosen notebooks (``--train``: after training their missing runs of ``profile``);
+    returns [{notebook, status, seconds, output, detail}] and prints a summary, then what is missing.
+    ``dry_run`` only prints the training plan. ``jobs`` runs at once (default: packed 8 on CUDA, 1 on
+    a CPU); ``engine`` holds ``make_engine`` options."""
+    from .train import resolve_device
 
     root = project_root()
+    dev = resolve_device(device)
     paths = find_notebooks(Path(notebooks_dir) if notebooks_dir else root / "notebooks", notebooks)
-    nb = setup(profile, device=device, data_root=data_root, results_dir=results_dir, figures_dir=figures_dir,
-               runs_dir=runs_dir, seeds=seeds, retrain=retrain, train_missing=train_missing, quiet=True)
-    if dry_run or train_missing:
-        dev = resolve_device(device)
-        plan = plan_runs(nb.profile, [p.name for p in paths], seeds, nb.results_dir, dev, retrain)
+    train_profile = profile or default_train_profile(dev)
+    nb = setup(profile or "auto", device=device, data_root=data_root, results_dir=results_dir,
+               figures_dir=figures_dir, runs_dir=runs_dir, seeds=seeds, retrain=retrain, train_missing=train,
+               quiet=True)
+    if profile:
+        print(f"report: profile {profile}, {len(paths)} notebook(s), results in {nb.results_dir}", flush=True)
+    else:
+        print(f"report: the best stored profile per run (full, else quick), {len(paths)} notebook(s), "
+              f"results in {nb.results_dir}", flush=True)
+    if dry_run or train:
+        print(f"planning the missing {train_profile}-profile runs on {dev.type} ...", flush=True)
+        plan = plan_runs(train_profile, [p.name for p in paths], seeds, nb.results_dir, dev, retrain,
+                         say=lambda line: print(line, flush=True))
         print_plan(plan, dev.type)
         if dry_run:
             return []
-        where = {"data_root": nb.data_root, "results_dir": nb.results_dir, "runs_dir": nb.runs_dir,
-                 "resume": not retrain, "force": retrain, "engine": engine}
-        if jobs > 1:
-            from .parallel import train_many
-
-            train_many([cfg for cfg, _ in plan], jobs, device=device, **where)
-        else:
-            for i, (cfg, seconds) in enumerate(plan, 1):
-                print(f"[{i}/{len(plan)}] training {cfg.run_id} (~{seconds / 60:.1f} min)", flush=True)
-                try:
-                    train(cfg, device=device, quiet=True, **where)
-                except LtError as exc:  # the notebook that needs it will say so; go on with the others
-                    print(f"  {cfg.run_id} not trained: {exc}")
-    out = Path(out) if out else root / "out" / nb.profile
+        _train_plan(plan, dev, device, nb, retrain, jobs, engine)
+    out = Path(out) if out else root / "out" / (profile or "auto")
     out.mkdir(parents=True, exist_ok=True)
-    params = {"profile": nb.profile, "device": device, "seeds": list(seeds), "train_missing": train_missing,
+    params = {"profile": profile, "device": device, "seeds": list(seeds), "train_missing": False,
               "retrain": False}  # what had to be (re)trained is trained above
-    for key, value in (("results_dir", results_dir), ("figures_dir", figures_dir), ("data_root", data_root),
-                       ("runs_dir", runs_dir)):
+    for key, value in (("results_dir", nb.results_dir), ("figures_dir", nb.figures_dir), ("data_root", data_root),
+                       ("runs_dir", nb.runs_dir)):
         if value is not None:
             params[key] = str(Path(value).resolve())
-    outcomes = []
-    for path in paths:
-        target = out / path.name
-        t0 = time.perf_counter()
-        try:
-            pm.execute_notebook(str(path), str(target), parameters=params, cwd=str(path.parent),
-                                progress_bar=progress, kernel_name="python3")
-            status, detail = "ok", ""
-        except pm.PapermillExecutionError as exc:
-            status, detail = "failed", (f"at cell In [{exc.exec_count}] of {target} "
-                                        f"({exc.ename}: {str(exc.evalue)[:150]})")
-        except Exception as exc:  # kernel start-up and similar: report, go on with the next notebook
-            status, detail = "failed", f"({type(exc).__name__}: {exc})"
-        if html and target.is_file():
-            export_html(target)
-        outcomes.append({"notebook": path.stem, "status": status, "seconds": time.perf_counter() - t0,
-                         "output": str(target), "detail": detail})
+    outcomes = [_execute(path, out, params, progress, html) for path in paths]
     for o in outcomes:
         print(f"{o['notebook']:<28} {o['status']:<6} {o['seconds']:7.1f} s  {o['detail'] or o['output']}")
+    _write_summary(nb.results_dir)
+    if site:
+        from .site import build_site
+
+        index = build_site(out, nb.results_dir, nb.figures_dir, profile or "auto")
+        print(f"course site: {index}")
+    if not train:
+        _print_missing(paths, seeds, nb, dev, profile)
     return outcomes
+
+
+def _train_plan(plan, dev, device, nb, retrain, jobs, engine) -> None:
+    from .parallel import train_many
+    from .train import train
+
+    where = {"data_root": nb.data_root, "results_dir": nb.results_dir, "runs_dir": nb.runs_dir,
+             "resume": not retrain, "force": retrain, "engine": engine}
+    jobs = jobs or (8 if dev.type == "cuda" else 1)
+    if jobs > 1 or dev.type == "cuda":
+        train_many([cfg for cfg, _, _ in plan], jobs, device=device, **where)
+        return
+    for i, (cfg, seconds, _) in enumerate(plan, 1):
+        print(f"[{i}/{len(plan)}] training {cfg.run_id} (~{seconds / 60:.1f} min)", flush=True)
+        t0 = time.perf_counter()
+        try:
+            summary = train(cfg, device=device, quiet=False, **where)
+            print(f"  {cfg.run_id}: {summary['status']} in {(time.perf_counter() - t0) / 60:.1f} min "
+                  f"(estimated {seconds / 60:.1f})", flush=True)
+        except LtError as exc:  # the notebook that needs it will say so; go on with the others
+            print(f"  {cfg.run_id} failed: {exc}", flush=True)
+
+
+def _execute(path: Path, out: Path, params: dict, progress: bool, html: bool) -> dict:
+    import papermill as pm
+
+    target = out / path.name
+    t0 = time.perf_counter()
+    try:
+        pm.execute_notebook(str(path), str(target), parameters=params, cwd=str(path.parent),
+                            progress_bar=progress, kernel_name="python3")
+        status, detail = "ok", ""
+    except pm.PapermillExecutionError as exc:
+        status, detail = "failed", (f"at cell In [{exc.exec_count}] of {target} "
+                                    f"({exc.ename}: {str(exc.evalue)[:150]})")
+    except Exception as exc:  # kernel start-up and similar: report, go on with the next notebook
+        status, detail = "failed", f"({type(exc).__name__}: {exc})"
+    if html and target.is_file():
+        export_html(target)
+    return {"notebook": path.stem, "status": status, "seconds": time.perf_counter() - t0, "output": str(target),
+            "detail": detail}
+
+
+def _write_summary(results_dir: Path) -> None:
+    from .stats import write_summary_csv
+
+    try:
+        write_summary_csv(results_dir)
+    except OSError as exc:
+        print(f"summary.csv not written ({exc.strerror}); {results_dir} is not writable", file=sys.stderr)
+
+
+def _print_missing(paths, seeds, nb, dev, profile) -> None:
+    """What the shown notebooks still miss, per profile, with honest times from the recorded runs."""
+    from .timing import recorded, recorded_estimate
+
+    speeds = recorded([nb.results_dir])
+    for prof in ([profile] if profile else ["full", "quick"]):
+        missing = [cfg for cfg, _, _ in plan_runs(prof, [p.name for p in paths], seeds, nb.results_dir, dev,
+                                                   estimator=lambda c, d: (0.0, ""))]
+        if prof == "smoke" or not missing:
+            continue
+        line = f"missing {len(missing)} {prof}-profile run(s)"
+        for kind, name in (("cuda", "a GPU"), ("cpu", "a CPU")):
+            times = [recorded_estimate(c, kind, speeds)[0] for c in missing]
+            known = [t for t in times if t is not None]
+            if known:
+                line += f"; on {name} about {_hours(sum(known))}" + (
+                    f" for {len(known)} of them (the rest not measured yet)" if len(known) < len(times) else "")
+        print(line)
+        print(f"  train them here: python -m lt_lib report --train --profile {prof}"
+              + ("" if prof == "quick" else f"\n  or on a GPU session: python -m lt_lib lease --budget 540 "
+                                            f"--profile {prof}, then python -m lt_lib import <bundle>"))

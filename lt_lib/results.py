@@ -148,6 +148,24 @@ class ResultsStore:
         except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
             raise damaged(p, exc, self._fix(run_id)) from None
 
+    def keep_old_setting(self, run_id: str, config: dict) -> Path | None:
+        """Before a run of the registry's current setting is written where a run of an older setting
+        of the same entry is stored: move the old one to ``<run_id>@<its hash>`` (it stays readable and
+        shown as "old setting"); returns where it went, or None when there was nothing to move."""
+        from .experiments import config_hash
+
+        old = self.read(run_id)
+        if old is None or config_hash(old["config"]) == config_hash(config):
+            return None
+        new = {**old, "config": config}
+        if registry_setting(old) != "old setting" or registry_setting(new) != "current":
+            return None
+        target = self.root / f"{run_id}@{config_hash(old['config'])}"
+        if target.exists():
+            raise LtError(f"{target} exists already; move it away to keep {self.path(run_id)}")
+        os.replace(self.path(run_id), target)
+        return target
+
     def stored_hash(self, run_id: str) -> str | None:
         """The config hash of a stored run, recomputed from its recorded config."""
         from .experiments import config_hash
@@ -185,7 +203,7 @@ class ResultsStore:
         found = []
         for p in sorted(self.root.glob(f"*/{SUMMARY}")):
             try:
-                found.append(self.read(p.parent.name))
+                found.append({**self.read(p.parent.name), "_folder": p.parent.name})
             except LtError as exc:
                 if problems is None:
                     print(f"warning: {exc}", file=sys.stderr)
@@ -219,7 +237,8 @@ def load_results(results_dir="results") -> pd.DataFrame:
     for s in ResultsStore(results_dir).summaries():
         final, best, prov = s.get("final") or {}, s.get("best") or {}, s.get("provenance") or {}
         rows.append({
-            "run_id": s["run_id"], "experiment": s["experiment"], "imbalance": s["imbalance"], "seed": s["seed"],
+            "run_id": s["run_id"], "folder": s["_folder"], "experiment": s["experiment"], "imbalance": s["imbalance"],
+            "seed": s["seed"],
             "profile": s["profile"], "status": s["status"], "epochs_completed": s["epochs_completed"],
             "epochs": s["config"]["epochs"],
             "overall": final.get("overall"), "many": final.get("many"), "medium": final.get("medium"),
@@ -227,7 +246,9 @@ def load_results(results_dir="results") -> pd.DataFrame:
             "device": prov.get("device"), "wall_seconds": prov.get("wall_seconds"),
             "git_commit": prov.get("git_commit"), "setting": registry_setting(s),
         })
-    columns = ["run_id", "experiment", "imbalance", "seed", "profile", "status", "epochs_completed", "epochs",
-               "overall", "many", "medium", "few", "best_overall", "best_epoch", "device", "wall_seconds",
-               "git_commit", "setting"]
-    return pd.DataFrame(rows, columns=columns)
+    return pd.DataFrame(rows, columns=RESULT_COLUMNS)
+
+
+RESULT_COLUMNS = ["run_id", "folder", "experiment", "imbalance", "seed", "profile", "status", "epochs_completed",
+                  "epochs", "overall", "many", "medium", "few", "best_overall", "best_epoch", "device", "wall_seconds",
+                  "git_commit", "setting"]

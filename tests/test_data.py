@@ -7,7 +7,7 @@ import torch
 from lt_lib import data as D
 from lt_lib.errors import LtError
 
-from conftest import REAL_DATA
+from conftest import REAL_DATA, ROOT
 
 EXPECTED = {
     100: [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50],
@@ -111,3 +111,41 @@ def test_real_cifar10_long_tailed_sets(ratio):
     lt = D.make_long_tailed(arrays, ratio)
     assert torch.bincount(lt.train_y).tolist() == EXPECTED[ratio]
     assert len(lt.test_y) == 10000 and torch.bincount(lt.test_y).tolist() == [1000] * 10
+
+
+ZIP = ROOT.parent / "shared" / "data" / "cifar10-jpeg.zip"
+
+
+@pytest.mark.skipif(not (ZIP.is_file() and REAL_DATA.is_file()), reason="needs ../shared/data/cifar10-jpeg.zip and "
+                    "data/cifar10.npz")
+def test_the_packed_file_decodes_to_exactly_the_selected_images(tmp_path):
+    """pack-data keeps the zip's own JPEG bytes of the images ratios 100, 50 and 10 read, and the test
+    set: decoded, every one equals cifar10.npz's pixels and label; the sets made from it are the same."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "data"
+    rc = subprocess.run([sys.executable, "-m", "lt_lib", "pack-data", str(out), "--zip", str(ZIP)], cwd=tmp_path,
+                        capture_output=True, text=True, timeout=600)
+    assert rc.returncode == 0, rc.stderr
+    packed = out / D.PACK_NAME
+    assert packed.stat().st_size <= 30 * 2**20 and "20431 training images" in rc.stdout
+    full, small = D.load_cifar10(REAL_DATA.parent), D.load_cifar10(out)
+    kept = np.flatnonzero(small.available)
+    assert len(kept) == 20431 and np.array_equal(small.train_x[kept], full.train_x[kept])
+    assert np.array_equal(small.train_y, full.train_y) and np.array_equal(small.test_x, full.test_x)
+    assert np.array_equal(small.test_y, full.test_y)
+    for ratio in D.PACK_RATIOS:
+        a, b = D.make_long_tailed(small, ratio), D.make_long_tailed(full, ratio)
+        assert torch.equal(a.train_x, b.train_x) and torch.equal(a.train_y, b.train_y)
+    with pytest.raises(LtError, match="holds the training images of ratios 100, 50, 10 only, not those of ratio 1;"):
+        D.make_long_tailed(small, 1)
+
+
+def test_pack_data_without_a_zip_is_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    rc = subprocess.run([sys.executable, "-m", "lt_lib", "pack-data", str(tmp_path / "d"), "--zip",
+                         str(tmp_path / "none.zip")], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert rc.returncode == 2 and rc.stderr.count("\n") == 1 and "no JPEG zip at" in rc.stderr

@@ -116,9 +116,9 @@ def test_bf16_autocast_keeps_the_loss_in_fp32_and_close():
 
 def test_compiled_forward_is_as_exact_as_eager():
     """Compiled and eager fp32 sum in different orders, so neither is the reference: both are held
-    against a float64 step. Eager lands 1.0e-3 (AVX2) to 1.2e-3 (AVX512) from it on an untrained
-    ResNet-32 (31 BatchNorms), compiled 9e-5 (measured); the compiled gradient must be no further from
-    float64 than eager's, whatever the CPU's vector width."""
+    against a float64 step. On an untrained ResNet-32 (31 BatchNorms) either lands 1e-4 to 1.2e-3 from
+    it, depending on the kernels picked (measured on AVX2 and AVX512 CPUs); a computation that differs
+    (a wrong op, a lost BatchNorm statistic) lands O(1) away. Both must stay at fp32's noise level."""
     cfg = resolve("ce", 100, "smoke")
     data = load_data(cfg)
     plain = E.make_engine(CPU, **E.PLAIN)
@@ -131,7 +131,7 @@ def test_compiled_forward_is_as_exact_as_eager():
     def error(g):
         return ((g - exact).norm() / exact.norm()).item()
 
-    assert error(grad) < 5e-3 and error(cgrad) <= 1.5 * error(grad), (error(grad), error(cgrad))
+    assert error(grad) < 5e-3 and error(cgrad) < 5e-3, (error(grad), error(cgrad))
 
 
 def test_a_failing_compiler_falls_back_to_eager_with_one_line(monkeypatch, capsys):
@@ -167,3 +167,36 @@ def test_predict_with_exits_equals_the_masked_inference_rule():
     assert set(predict_with_exits(model, x, conf1.median().item())[1].tolist()) >= {0}
     pred_final, exit_final = predict_with_exits(model, x, None)
     assert exit_final.eq(2).all() and torch.equal(pred_final, inference_exits(outputs, 1.01)[1])
+
+
+def test_cuda_graphs_are_asked_for_only_where_there_is_cuda():
+    assert E.make_engine(CPU).graph is False and E.make_engine(CPU, graph="auto").graph is False
+    with pytest.raises(LtError, match="CUDA graphs need a CUDA device; use --graph off"):
+        E.make_engine(CPU, graph="on")
+    with pytest.raises(LtError, match="unknown graph setting 'always'"):
+        E.make_engine(CPU, graph="always")
+
+
+def test_a_captured_step_falls_back_to_the_eager_step_with_one_line(monkeypatch, capsys):
+    """Where capturing fails (here: no CUDA), the step is run eagerly, the reason said once, and every
+    later step is eager: nothing of the run is lost."""
+    from lt_lib.step import CAPTURE_WARMUP_STEPS, CapturedStep
+
+    calls = []
+
+    class Step:
+        data = type("D", (), {"device": CPU})()
+        optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+        static = False
+
+        def __call__(self, idx, draws, weight):
+            calls.append((len(idx), self.static))
+
+    captured = CapturedStep(Step())
+    monkeypatch.setattr(captured, "_side_stream", lambda fn: fn())
+    for _ in range(CAPTURE_WARMUP_STEPS + 2):
+        captured(torch.arange(4), {"offsets": torch.zeros(4, 2, dtype=torch.long)}, None)
+    out = capsys.readouterr().out
+    assert out.count("CUDA graph capture failed (") == 1 and out.endswith("; training eager\n")
+    assert len(calls) == CAPTURE_WARMUP_STEPS + 2 and all(not static for _, static in calls)
+    assert captured.failed is not None

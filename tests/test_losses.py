@@ -175,9 +175,9 @@ def test_mixup_mixes_the_losses_and_judges_exits_by_the_dominant_label():
 
     z, y_a, y_b = torch.tensor([[0.0, 9.0]]), torch.tensor([0]), torch.tensor([1])
     loss_fn = ExitLoss(_ce, [False, False], "routed", 0.5)
-    loss, exit_idx = loss_fn([z, z], y_a, mix=(y_b, 0.3))
+    loss, exit_idx = loss_fn([z, z], y_a, mix=(y_b, torch.tensor(0.3), torch.tensor(0.7)))
     assert exit_idx.tolist() == [0]  # the dominant label is y_b = 1, predicted with confidence: leaves early
     expected = 0.3 * ce([0.0, 9.0], 0) + 0.7 * ce([0.0, 9.0], 1)
     assert loss.item() == pytest.approx(expected, rel=1e-6)
-    _, exit_idx = loss_fn([z, z], y_a, mix=(y_b, 0.7))
+    _, exit_idx = loss_fn([z, z], y_a, mix=(y_b, torch.tensor(0.7), torch.tensor(0.3)))
     assert exit_idx.tolist() == [1]  # dominant label 0 is predicted wrong at exit 0
