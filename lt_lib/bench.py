@@ -207,6 +207,23 @@ def packed_images_per_second(cfg, data, engine, steps: int, warmup: int, jobs: i
     return jobs * steps * cfg.batch_size / _clock(data.device, all_runs)
 
 
+def augment_ms_per_batch(data, batch: int, repeats: int = 20) -> dict:
+    """Milliseconds per batch of the augmentation alone on the data's device: crop + flip, + per-image
+    AutoAugment as the eager step runs it (each op on the images that drew it), and AutoAugment in the
+    static form a captured step runs (every op on every image)."""
+    g = torch.Generator().manual_seed(0)
+    x = data.train_x[:batch]
+    out = {}
+    for name, aug, static in (("crop+flip", Augmenter(), False), ("crop+flip+autoaugment", Augmenter(autoaugment=True), False),
+                              ("crop+flip+autoaugment, static (captured step)", Augmenter(autoaugment=True), True)):
+        draws = [aug.draw(batch, g) for _ in range(repeats)]
+        if static:
+            draws = [{k: v.to(data.device) for k, v in d.items()} for d in draws]
+        aug.apply(x, draws[0], static)
+        out[name] = round(1000 * _clock(data.device, lambda: [aug.apply(x, d, static) for d in draws]) / repeats, 2)
+    return out
+
+
 def eval_images_per_second(cfg, data, engine, images: int) -> float:
     """Test-set evaluation (every exit, the trainer's ``evaluate``) on the first ``images`` test images."""
     model, forward, _, _ = _engine_setup(cfg, data, engine)
@@ -298,6 +315,8 @@ def run_bench(device="auto", data_root=None, steps: int | None = None, warmup: i
     say(f"  (c) model step only (pre-made batches):                 {bound:8.1f} img/s")
     ev = eval_images_per_second(cfg, data, engine, min(len(data.test_y), 4 * engine.eval_batch))
     say(f"  evaluation:                                             {ev:8.1f} img/s")
+    augment = augment_ms_per_batch(data, cfg.batch_size)
+    say("  augmentation per batch: " + ", ".join(f"{k} {v:.1f} ms" for k, v in augment.items()))
 
     full_epochs, n_test = 200, 10 * 1000
     n_train = sum(D.long_tail_counts(RATIO))
@@ -335,6 +354,7 @@ def run_bench(device="auto", data_root=None, steps: int | None = None, warmup: i
         "ratio_vs_bound": round(eng / bound, 3), "eval_images_per_s": round(ev, 1),
         "projected_full_run_s": round(full_run, 1), "projected_report_s": round(report_s, 1),
         "projected_report_runs": runs, "inference": inference, "concurrent_images_per_s": many,
+        "augment_ms_per_batch": augment,
         "variants": variant_rows, "engine": engine.describe(),
         "device": device_name(dev), "torch": torch.__version__, "git_commit": commit, "git_dirty": dirty,
         "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),

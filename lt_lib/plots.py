@@ -76,15 +76,17 @@ def mark_schedule(ax, cfg) -> None:
     DRW's class weights switch on; labelled along the top of the axes."""
     if cfg is None:
         return
-    marks = [(m, f"lr x{cfg.lr_gamma ** (i + 1):g}", ":") for i, m in enumerate(cfg.milestones)]
+    marks: dict[int, list[str]] = {}
+    for i, m in enumerate(cfg.milestones):
+        marks.setdefault(m, []).append(f"lr x{cfg.lr_gamma ** (i + 1):g}")
     if cfg.warmup_epochs:
-        marks.append((cfg.warmup_epochs, "warm-up ends", ":"))
+        marks.setdefault(cfg.warmup_epochs, []).append("warm-up ends")
     if cfg.drw:
-        marks.append((round(cfg.drw_start * cfg.epochs), "DRW on", "--"))
-    for epoch, label, style in marks:  # epochs are 0-based starts: a change at e shows from epoch e + 1
-        ax.axvline(epoch + 0.5, color="0.35", ls=style, lw=1)
-        ax.text(epoch + 0.5, 1.01, label, transform=ax.get_xaxis_transform(), rotation=90, ha="center",
-                va="bottom", fontsize=7, color="0.3")
+        marks.setdefault(round(cfg.drw_start * cfg.epochs), []).append("DRW on")
+    for epoch, labels in marks.items():  # epochs are 0-based starts: a change at e shows from epoch e + 1
+        ax.axvline(epoch + 0.5, color="0.35", ls="--" if "DRW on" in labels else ":", lw=1)
+        ax.text(epoch + 0.5, 1.01, " + ".join(labels), transform=ax.get_xaxis_transform(), rotation=90,
+                ha="center", va="bottom", fontsize=7, color="0.3")
 
 
 def training_curves(history: pd.DataFrame, title: str, cfg=None):

@@ -9,7 +9,7 @@ from test_cli import cli
 
 KEYS = {"reference_images_per_s", "engine_images_per_s", "bound_images_per_s", "ratio_vs_reference",
         "ratio_vs_bound", "device", "torch", "projected_full_run_s", "projected_report_s", "eval_images_per_s",
-        "inference", "engine", "rounds_images_per_s", "git_commit"}
+        "inference", "engine", "rounds_images_per_s", "git_commit", "augment_ms_per_batch"}
 
 
 def test_bench_writes_its_ratios_and_projections(tmp_path):
