@@ -338,12 +338,22 @@ def load_long_tailed(imbalance: float, source: str = "cifar10", data_root=None, 
 
 
 # ------------------------------------------------------------------------------- input pipeline
+_MEAN_STD: dict = {}
+
+
+def _mean_std(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The normalisation constants on ``device``, made once (a captured step must not copy from the host)."""
+    if device not in _MEAN_STD:
+        _MEAN_STD[device] = (torch.tensor(CIFAR10_MEAN, device=device).view(1, 3, 1, 1),
+                             torch.tensor(CIFAR10_STD, device=device).view(1, 3, 1, 1))
+    return _MEAN_STD[device]
+
+
 def to_float(x: torch.Tensor, normalize: bool = False) -> torch.Tensor:
     """uint8 NCHW -> float in [0, 1], optionally mean/std normalized per channel."""
     x = x.float().div_(255)
     if normalize:
-        mean = torch.tensor(CIFAR10_MEAN, device=x.device).view(1, 3, 1, 1)
-        std = torch.tensor(CIFAR10_STD, device=x.device).view(1, 3, 1, 1)
+        mean, std = _mean_std(x.device)
         x = x.sub_(mean).div_(std)
     return x
 
