@@ -144,3 +144,17 @@ def test_report_runs_every_notebook_and_names_the_failing_cell(tmp_path, capsys)
     assert [p.name for p in find_notebooks(folder, ["2", "00"])] == ["02_last.ipynb", "00_first.ipynb"]
     with pytest.raises(LtError, match="no notebook numbered 07"):
         find_notebooks(folder, ["07"])
+
+
+def test_every_notebook_renders_in_the_smoke_profile_from_an_empty_store(tmp_path):
+    """A fresh clone with nothing trained: every notebook runs to its end (tables say "not run yet",
+    figures of missing runs are skipped with a line) and trains nothing."""
+    outcomes = run_report("smoke", device="cpu", out=tmp_path / "out", results_dir=tmp_path / "results",
+                          figures_dir=tmp_path / "figures", runs_dir=tmp_path / "runs", progress=False, html=False,
+                          site=False)
+    assert [o["status"] for o in outcomes] == ["ok"] * 10, [o["detail"] for o in outcomes if o["detail"]]
+    assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").rglob("*.pt"))
+    executed = nbformat.read(tmp_path / "out" / "09_final_comparison.ipynb", as_version=4)
+    text = "".join(o.get("text", "") + str(o.get("data", {}).get("text/markdown", ""))
+                   for c in executed.cells for o in c.get("outputs", []))
+    assert "not run yet" in text and "What we saw" in text
