@@ -91,7 +91,7 @@ def run_lease(budget: float, profile: str = "full", seeds=(0,), experiments=None
     from .report import plan_runs
     from .results import ensure_writable, git_state
     from .timing import relative_cost
-    from .train import device_name, resolve_device
+    from .train import device_name, load_data, resolve_device
 
     started = clock() if started is None else started
     if budget <= 0:
@@ -115,6 +115,14 @@ def run_lease(budget: float, profile: str = "full", seeds=(0,), experiments=None
     plan = plan_runs(profile, None, seeds, results_dir, dev, estimator=relative_cost, experiments=experiments)
     say(f"lease of {budget:g} s on {device_name(dev)}: {len(plan)} run(s) missing ({profile} profile), "
         f"training until {deadline - started:.0f} s, {jobs} at once")
+    unloadable = {}
+    for cfg in {(c.source, c.imbalance): c for c, _, _ in plan}.values():  # also loads each set once, up front
+        try:
+            load_data(cfg, dev, data_root)
+        except LtError as exc:
+            unloadable[(cfg.source, cfg.imbalance)] = str(exc)
+            say(f"skipping ratio {cfg.imbalance:g}: {exc}")
+    plan = [p for p in plan if (p[0].source, p[0].imbalance) not in unloadable]
     timings = {}
 
     def on_outcome(o: dict) -> None:
@@ -135,7 +143,7 @@ def run_lease(budget: float, profile: str = "full", seeds=(0,), experiments=None
         "budget_seconds": budget, "device": device_name(dev), "engine": eng.describe(), "profile": profile,
         "seeds": list(seeds), "git_commit": commit, "git_dirty": dirty, "run_seconds": timings,
         "failed": {o["run_id"]: o.get("detail", "") for o in outcomes if o["status"] == "failed"},
-        "not_started": not_started,
+        "not_started": not_started, "skipped": {f"ratio {ratio:g}": why for (_, ratio), why in unloadable.items()},
     }
     say(f"{len(finished)} finished, {len(unfinished)} checkpointed, {len(not_started)} not started; "
         f"writing {out}")

@@ -141,3 +141,42 @@ def test_a_failing_run_does_not_stop_the_packed_others(tmp_path):
     assert outcomes[good.run_id]["status"] == "completed"
     with pytest.raises(LtError, match="is damaged"):
         train(bad, results_dir=tmp_path / "r", runs_dir=tmp_path / "k", quiet=True)
+
+
+def test_a_lease_skips_the_ratios_its_data_does_not_hold(tmp_path):
+    """With only the packed subsets on the machine, ratio 1 (ce-balanced) cannot be read: the lease
+    says so up front and trains the rest."""
+    import numpy as np
+
+    from lt_lib import data as D
+
+    # a packed file of synthetic JPEGs: every image of ratios 100, 50 and 10 present, ratio 1's missing
+    folder = tmp_path / "data"
+    folder.mkdir()
+    rng = np.random.RandomState(0)
+    labels = np.repeat(np.arange(10), 200)
+    keep = np.zeros(len(labels), dtype=bool)
+    for ratio in D.PACK_RATIOS:
+        keep[D.long_tail_indices(labels, D.long_tail_counts(ratio, n_max=200))] = True
+    from io import BytesIO
+
+    from PIL import Image
+
+    def jpegs(n):
+        blobs = []
+        for _ in range(n):
+            buf = BytesIO()
+            Image.fromarray(rng.randint(0, 256, (32, 32, 3)).astype(np.uint8)).save(buf, "JPEG")
+            blobs.append(buf.getvalue())
+        return np.frombuffer(b"".join(blobs), dtype=np.uint8), np.cumsum([0] + [len(b) for b in blobs])
+
+    train_jpeg, train_offsets = jpegs(int(keep.sum()))
+    test_jpeg, test_offsets = jpegs(50)
+    np.savez(folder / D.PACK_NAME, train_y=labels, train_index=np.flatnonzero(keep), train_jpeg=train_jpeg,
+             train_offsets=train_offsets, test_jpeg=test_jpeg, test_offsets=test_offsets,
+             test_y=np.repeat(np.arange(10), 5), ratios=np.array(D.PACK_RATIOS, dtype=float))
+    manifest = run_lease(30.0, profile="quick", experiments=["ce-balanced"], device="cpu", data_root=folder,
+                         out=tmp_path / "b.tar", results_dir=tmp_path / "r", runs_dir=tmp_path / "k",
+                         clock=FakeClock(1.0), quiet=True)
+    assert list(manifest["skipped"]) == ["ratio 1"] and "ratios 100, 50, 10 only" in manifest["skipped"]["ratio 1"]
+    assert manifest["run_seconds"] == {} and manifest["not_started"] == []
