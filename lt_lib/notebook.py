@@ -165,6 +165,8 @@ class Notebook:
         numbers are best-epoch ones; the report's are its final epoch. ``against`` picks the columns:
         ("report",) for a sweep, whose rows would only repeat one paper number."""
         nan = float("nan")
+        asked = runs.groupby(["experiment", "imbalance"], sort=False).size() if len(runs) else {}
+        runs = one_profile(runs)
         stats = aggregate(runs).set_index(["experiment", "imbalance"]) if len(runs) else pd.DataFrame()
         rows = []
         for (experiment, imbalance), group in runs.groupby(["experiment", "imbalance"], sort=False):
@@ -173,7 +175,7 @@ class Notebook:
             n = int(st["n"]) if have else 0
             done = group[group["status"].isin(FINISHED)]
             status = "not run yet" if not n else ", ".join(sorted(set(done["status"]))) + (
-                f" ({n} of {len(group)} seeds)" if n < len(group) else "")
+                f" ({n} of {asked[(experiment, imbalance)]} seeds)" if n < asked[(experiment, imbalance)] else "")
             ours = {k: st[f"{k}_mean"] if have else nan for k in ("overall", "many", "medium", "few")}
             row = {"experiment": experiment, "ratio": int(imbalance) if float(imbalance).is_integer() else imbalance,
                    "runs": ", ".join(sorted(set(done.get("shown as", [])))) or status, "status": status,
@@ -210,7 +212,7 @@ class Notebook:
                 experiment = per_ratio.get(ratio)
                 if experiment is None:
                     continue
-                runs = self.runs([experiment], [ratio], train=False)
+                runs = one_profile(self.runs([experiment], [ratio], train=False))
                 st = aggregate(runs)
                 n = int(st["n"].iloc[0]) if len(st) else 0
                 mean = st["overall_mean"].iloc[0] if n else math.nan
@@ -358,6 +360,17 @@ class Notebook:
         self.figures_dir.mkdir(parents=True, exist_ok=True)
         path = self.figures_dir / f"{name}.png"
         fig.savefig(path, dpi=120, bbox_inches="tight")
+
+
+def one_profile(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per experiment and ratio, only the rows of the best profile present (full, quick, smoke): seeds of
+    different schedules are never pooled. Rows not run yet stay (they count as asked for)."""
+    if runs.empty:
+        return runs
+    rank = runs["profile"].map({"full": 0, "quick": 1, "smoke": 2}).fillna(3)
+    done = runs["status"] != "not run yet"
+    best = rank.where(done).groupby([runs["experiment"], runs["imbalance"]]).transform("min")
+    return runs[~done | (rank == best)]
 
 
 def stored_label(runs: pd.DataFrame) -> str:

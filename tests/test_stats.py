@@ -145,3 +145,18 @@ def test_dry_run_lists_exactly_the_missing_runs_headline_first(tmp_path, capsys)
     assert listed == ["model4-ir100-s0-smoke", "model7-ir100-s1-smoke", "model4-ir100-s1-smoke"]
     assert all("(measured)" in line for line in lines[plan + 1:])  # no run of them stored here: measured
     assert not (tmp_path / "out").exists() and not (tmp_path / "results" / "model4-ir100-s0-smoke").exists()
+
+
+def test_seeds_of_different_profiles_are_never_pooled(tmp_path):
+    """auto, three seeds: seed 0 has a full run, seeds 1 and 2 quick ones: the table shows the full
+    profile alone (n = 1), never a mean of a 200-epoch and two 30-epoch runs."""
+    store = ResultsStore(tmp_path / "results")
+    stored(store, "ce", 100, 0, "full", 80.0)
+    stored(store, "ce", 100, 1, "quick", 60.0)
+    stored(store, "ce", 100, 2, "quick", 62.0)
+    nb = Notebook(profile="auto", device="cpu", data_root=tmp_path, results_dir=tmp_path / "results",
+                  figures_dir=tmp_path, runs_dir=tmp_path, seeds=(0, 1, 2), retrain=False, train_missing=False)
+    runs = nb.runs(["ce"], ratios=[100], train=False)
+    assert runs["profile"].tolist() == ["full", "quick", "quick"]
+    row = nb.compare(runs).iloc[0]
+    assert row["ours (final epoch)"] == 80.0 and row["status"] == "completed (1 of 3 seeds)"
