@@ -315,7 +315,7 @@ def run_bench(device="auto", data_root=None, steps: int | None = None, warmup: i
     say(f"  (c) model step only (pre-made batches):                 {bound:8.1f} img/s")
     ev = eval_images_per_second(cfg, data, engine, min(len(data.test_y), 4 * engine.eval_batch))
     say(f"  evaluation:                                             {ev:8.1f} img/s")
-    augment = augment_ms_per_batch(data, cfg.batch_size)
+    augment = augment_ms_per_batch(data, cfg.batch_size, repeats=min(20, steps))
     say("  augmentation per batch: " + ", ".join(f"{k} {v:.1f} ms" for k, v in augment.items()))
 
     full_epochs, n_test = 200, 10 * 1000
@@ -323,8 +323,10 @@ def run_bench(device="auto", data_root=None, steps: int | None = None, warmup: i
     full_run = full_epochs * n_train / eng + full_epochs * n_test / ev
     # every registry run, one seed: the full run above scaled by each run's measured cost per image
     # relative to this experiment (eager steps, so that no config has to be compiled) and its size
-    base = estimate_seconds(cfg, dev, eval_speedup=ev / eng)
-    report_s = sum(estimate_seconds(resolve(name, r, "full", source=cfg.source), dev, eval_speedup=ev / eng)
+    each = min(3, steps)  # steps measured per registry entry
+    base = estimate_seconds(cfg, dev, eval_speedup=ev / eng, steps=each)
+    report_s = sum(estimate_seconds(resolve(name, r, "full", source=cfg.source), dev, eval_speedup=ev / eng,
+                                    steps=each)
                    for name, exp in EXPERIMENTS.items() for r in exp.ratios) * full_run / base
     runs = sum(len(exp.ratios) for exp in EXPERIMENTS.values())
     inference = inference_images_per_second(data, engine, min(len(data.test_y), 4 * engine.eval_batch), runs_dir)

@@ -1,4 +1,4 @@
-"""Command line: ``python -m lt_lib {list,counts,train,train-many,report,site,bench,lease,import,pack-data}``.
+"""Command line: ``python -m lt_lib {list,counts,train,train-many,report,site,bench,lease,import,data,pack-data}``.
 Bad input ends with one line and exit code 2."""
 from __future__ import annotations
 
@@ -67,11 +67,29 @@ def cmd_train(args) -> int:
 
         os.environ["LT_DOWNLOAD"] = "1"
     _threads(args)
-    for seed in args.seeds:
-        cfg = resolve(args.experiment, args.imbalance, args.profile, seed, epochs=args.epochs)
-        train(cfg, device=args.device, data_root=args.data_root, results_dir=args.results, runs_dir=args.runs,
+    configs = [resolve(args.experiment, args.imbalance, args.profile, seed, epochs=args.epochs) for seed in args.seeds]
+    results, runs = _ready(args, configs)
+    for cfg in configs:
+        train(cfg, device=args.device, data_root=args.data_root, results_dir=results, runs_dir=runs,
               resume=args.resume, force=args.force, quiet=args.quiet, engine=_engine_options(args))
     return 0
+
+
+def _ready(args, configs) -> tuple:
+    """Before any work: the results and runs folders (the flags, else the defaults of ``run_folders``)
+    writable and, for runs on real data, CIFAR-10 readable; one line and exit 2 otherwise."""
+    from .data import check_data
+    from .results import ensure_writable, run_folders
+    from .train import resolve_device
+
+    resolve_device(args.device)  # a wrong device name is the first thing to say
+    profiles = {c.profile for c in configs}
+    results, runs = run_folders("smoke" if profiles == {"smoke"} else None, args.results, args.runs)
+    ensure_writable(results, "results", "--results")
+    ensure_writable(runs, "checkpoints and weights", "--runs")
+    if any(c.source == "cifar10" for c in configs) and not getattr(args, "download", False):
+        check_data(args.data_root, required=True)
+    return results, runs
 
 
 def cmd_train_many(args) -> int:
@@ -79,8 +97,11 @@ def cmd_train_many(args) -> int:
 
     configs = [resolve(name, ratio, args.profile, seed, epochs=args.epochs)
                for seed in args.seeds for name in args.experiments for ratio in args.imbalance]
+    if args.jobs < 1:
+        raise LtError(f"--jobs must be at least 1, got {args.jobs}")
+    results, runs = _ready(args, configs)
     outcomes = train_many(configs, args.jobs, args.threads, args.device, data_root=args.data_root,
-                          results_dir=args.results, runs_dir=args.runs, resume=True, force=args.force,
+                          results_dir=results, runs_dir=runs, resume=True, force=args.force,
                           engine=_engine_options(args))
     return 0 if all(o["status"] != "failed" for o in outcomes) else 1
 
@@ -101,14 +122,15 @@ def cmd_report(args) -> int:
     outcomes = run_report(args.profile, args.notebooks, args.device, args.out, args.seeds,
                           train=args.train, retrain=args.retrain, data_root=args.data_root,
                           results_dir=args.results, figures_dir=args.figures, runs_dir=args.runs, dry_run=args.dry_run,
-                          html=not args.no_html, jobs=args.jobs, engine=_engine_options(args), site=not args.no_site)
+                          html=not args.no_html, jobs=args.jobs, engine=_engine_options(args), site=not args.no_site,
+                          site_dir=args.site, skip_damaged=args.skip_damaged)
     return 0 if all(o["status"] == "ok" for o in outcomes) else 1
 
 
 def cmd_site(args) -> int:
     from .site import build_site
 
-    print(build_site(args.executed, args.results, args.figures, site_dir=args.site))
+    print(build_site(args.executed, args.results, args.figures, site_dir=args.site, notebooks_dir=args.notebooks))
     return 0
 
 
@@ -116,26 +138,57 @@ def cmd_lease(args) -> int:
     from .lease import run_lease
 
     _threads(args)
-    run_lease(args.budget, args.profile, args.seeds, args.experiments, args.device, args.out, args.results,
-              args.runs, args.data_root, args.jobs, _engine_options(args), started=STARTED)
+    from .data import check_data
+    from .results import run_folders
+
+    results, runs = run_folders(args.profile, args.results, args.runs)
+    if args.profile != "smoke":
+        check_data(args.data_root, required=False)  # damaged: one line now; absent: the lease says per ratio
+    run_lease(args.budget, args.profile, args.seeds, args.experiments, args.device, args.out, results,
+              runs, args.data_root, args.jobs, _engine_options(args), started=STARTED)
     return 0
 
 
 def cmd_import(args) -> int:
     from .lease import import_bundle
 
-    import_bundle(args.bundle, args.results, args.runs)
+    from .results import run_folders
+
+    results, runs = run_folders(None, args.results, args.runs)
+    import_bundle(args.bundle, results, runs)
+    return 0
+
+
+def cmd_data(args) -> int:
+    from .data import prepare_data
+
+    if args.download:
+        print(f"downloading CIFAR-10 into {args.data_root or 'data'} ...", flush=True)
+    else:
+        print(f"reading {args.source} ...", flush=True)
+    made = prepare_data(args.data_root, args.source, args.download, args.force)
+    print(f"wrote {made['npz']}: {made['train_images']} training and {made['test_images']} test images from "
+          f"{made['source']} ({made['format']}); sha256 {made['npz_sha256'][:16]}..., recorded in "
+          f"{made['npz'].rsplit('/', 1)[0] if '/' in made['npz'] else '.'}/cifar10.json")
     return 0
 
 
 def cmd_pack_data(args) -> int:
-    from .data import PACK_NAME, pack_jpeg
-    from .notebook import project_root
+    from .data import PACK_NAME, RECORD_NAME, default_data_root, pack_jpeg
 
     out = args.out
     if out.endswith("/") or (not out.endswith(".npz")):
         out = f"{out.rstrip('/')}/{PACK_NAME}"
-    zip_path = args.zip or str(project_root().parent / "shared" / "data" / "cifar10-jpeg.zip")
+    zip_path = args.zip
+    if zip_path is None:  # the zip that data/cifar10.npz was made from, when it was made from one
+        record = default_data_root() / RECORD_NAME
+        try:
+            made_from = json.loads(record.read_text())
+            zip_path = made_from["source"] if made_from.get("format") == "zip of image folders" else None
+        except (OSError, ValueError, KeyError):
+            zip_path = None
+        if zip_path is None:
+            raise LtError(f"pack-data needs the JPEG zip the data came from: pass --zip PATH ({record} names none)")
     made = pack_jpeg(zip_path, out)
     print(f"wrote {made['path']}: {made['bytes'] / 2**20:.1f} MiB, {made['train_images']} training images "
           f"(ratios 100, 50, 10) and {made['test_images']} test images as the zip's JPEG bytes; "
@@ -179,8 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--epochs", type=int, default=None, help="override the profile's epochs (run id gets -eN)")
     _add_data_args(t)
     t.add_argument("--download", action="store_true", help="allow torchvision to download CIFAR-10")
-    t.add_argument("--results", default="results", help="results store (default ./results)")
-    t.add_argument("--runs", default="runs", help="checkpoints and weights (default ./runs)")
+    t.add_argument("--results", default=None, help="results store (default results/; smoke: out/smoke/results)")
+    t.add_argument("--runs", default=None, help="checkpoints and weights (default: runs/ beside the results folder)")
     t.add_argument("--resume", action="store_true", help="continue from the run's checkpoint")
     t.add_argument("--force", action="store_true", help="overwrite a stored run or checkpoint")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -194,8 +247,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--epochs", type=int, default=None)
     m.add_argument("--jobs", type=int, default=1, help="runs at once (default 1; measure with bench --concurrency)")
     _add_data_args(m)
-    m.add_argument("--results", default="results")
-    m.add_argument("--runs", default="runs")
+    m.add_argument("--results", default=None, help="results store (default results/; smoke: out/smoke/results)")
+    m.add_argument("--runs", default=None, help="checkpoints and weights (default: runs/ beside the results folder)")
     m.add_argument("--force", action="store_true", help="overwrite stored runs")
     _add_engine_args(m)
     m.set_defaults(func=cmd_train_many, interrupted="interrupted; run the same command again to continue: finished "
@@ -219,6 +272,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--dry-run", action="store_true", help="print the runs --train would train, with estimated times")
     r.add_argument("--no-html", action="store_true", help="no HTML copies of the executed notebooks")
     r.add_argument("--no-site", action="store_true", help="do not build the course site")
+    r.add_argument("--site", default=None, help="the course site (default <out>/site with --out, else out/site; "
+                                                "smoke: out/smoke/site)")
+    r.add_argument("--skip-damaged", action="store_true",
+                   help="render although a stored run is damaged (shown as damaged) instead of stopping")
     r.add_argument("--jobs", type=int, default=None,
                    help="runs trained at once (default: 8 packed in one process on CUDA, 1 on a CPU)")
     _add_engine_args(r)
@@ -229,6 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--results", default="results")
     st.add_argument("--figures", default="figures")
     st.add_argument("--site", default=None, help="where (default out/site)")
+    st.add_argument("--notebooks", default=None, help="the source notebooks' folder (default notebooks/)")
     st.set_defaults(func=cmd_site)
     le = sub.add_parser("lease", help="train the report's missing runs for a fixed time, then write one bundle")
     le.add_argument("--budget", type=float, required=True, help="seconds, all told (training stops in time to "
@@ -238,21 +296,29 @@ def build_parser() -> argparse.ArgumentParser:
     le.add_argument("--experiments", nargs="+", default=None, help="only these (default: every run the report shows)")
     _add_data_args(le)
     le.add_argument("--out", default=None, help="the bundle (default out/lease-<time>.tar)")
-    le.add_argument("--results", default="results")
-    le.add_argument("--runs", default="runs")
+    le.add_argument("--results", default=None, help="results store (default results/; smoke: out/smoke/results)")
+    le.add_argument("--runs", default=None, help="checkpoints (default: runs/ beside the results folder)")
     le.add_argument("--jobs", type=int, default=8, help="runs at once (default 8)")
     _add_engine_args(le)
     le.set_defaults(func=cmd_lease, interrupted="interrupted; the runs' last checkpoints are in the runs folder; "
                     "run the lease again to continue them")
     im = sub.add_parser("import", help="merge a lease bundle into results/ and runs/")
     im.add_argument("bundle")
-    im.add_argument("--results", default="results")
-    im.add_argument("--runs", default="runs")
+    im.add_argument("--results", default=None, help="results store (default results/)")
+    im.add_argument("--runs", default=None, help="checkpoints (default: runs/ beside the results folder)")
     im.set_defaults(func=cmd_import)
     pk = sub.add_parser("pack-data", help="one file with the JPEG bytes of the images the long-tailed runs read")
     pk.add_argument("out", help="a folder (the file is named cifar10-lt-jpeg.npz) or an .npz path")
-    pk.add_argument("--zip", default=None, help="the offline JPEG zip (default ../shared/data/cifar10-jpeg.zip)")
+    pk.add_argument("--zip", default=None, help="the JPEG zip of class folders (default: the one data/cifar10.npz "
+                                                "was made from, as data/cifar10.json records)")
     pk.set_defaults(func=cmd_pack_data)
+    d = sub.add_parser("data", help="put CIFAR-10 into the data root as cifar10.npz (download, or from a file you have)")
+    d.add_argument("--from", dest="source", default=None, metavar="FILE",
+                   help="cifar-10-python.tar.gz, or a zip (or folder) of train/<class>/ and test/<class>/ images")
+    d.add_argument("--download", action="store_true", help="download the official archive with torchvision")
+    d.add_argument("--data-root", default=None, help="where (default $LT_DATA or ./data)")
+    d.add_argument("--force", action="store_true", help="replace a cifar10.npz that is there")
+    d.set_defaults(func=cmd_data)
     b = sub.add_parser("bench", help="train images/s: the published codes' loop vs lt_lib's engine vs the bound")
     _add_data_args(b)
     b.add_argument("--steps", type=int, default=None, help="timed batches (default 20 on CPU, 50 on CUDA)")

@@ -8,6 +8,7 @@ The test set stays the balanced 10,000.
 from __future__ import annotations
 
 import io
+import json
 import os
 import pickle
 import zipfile
@@ -83,7 +84,7 @@ def _download_allowed() -> bool:
     return os.environ.get("LT_DOWNLOAD", "0").lower() in ("1", "true", "yes")
 
 
-NPZ_FIX = "rebuild it: python ../shared/data/cifar10_npz.py {path}"
+NPZ_FIX = "make it again: python -m lt_lib data --force --data-root {root} (--download, or --from FILE)"
 PACK_NAME = "cifar10-lt-jpeg.npz"
 
 
@@ -114,7 +115,7 @@ def _check_arrays(path: Path, a: ArraySet, fix: str) -> ArraySet:
 
 
 def _from_npz(path: Path) -> ArraySet:
-    fix = NPZ_FIX.format(path=path)
+    fix = NPZ_FIX.format(root=path.parent)
     try:
         with np.load(path, allow_pickle=False) as z:
             missing = {"train_x", "train_y", "test_x", "test_y"} - set(z.files)
@@ -224,6 +225,23 @@ def _from_pack(path: Path) -> ArraySet:
                          fix)
 
 
+def data_file(data_root=None) -> Path | None:
+    """The CIFAR-10 source ``load_cifar10`` would read under ``data_root``, or None when there is none."""
+    root = Path(data_root) if data_root is not None else default_data_root()
+    for path in (root / "cifar10.npz", root / "cifar-10-batches-py" / "test_batch", root / PACK_NAME):
+        if path.is_file():
+            return path
+    return None
+
+
+def check_data(data_root=None, required: bool = True) -> str | None:
+    """Fail fast, in one line, on CIFAR-10 that is damaged, or missing when ``required`` (before any
+    planning or training). Returns the source read, or None when it is absent and not required."""
+    if data_file(data_root) is None and not required:
+        return None
+    return load_cifar10(data_root).source
+
+
 def load_cifar10(data_root=None, download: bool | None = None) -> ArraySet:
     """CIFAR-10 from ``<data_root>/cifar10.npz``, else ``<data_root>/cifar-10-batches-py``, else the packed
     long-tailed subsets ``<data_root>/cifar10-lt-jpeg.npz`` (``pack-data``), else a download.
@@ -245,14 +263,148 @@ def load_cifar10(data_root=None, download: bool | None = None) -> ArraySet:
             torchvision.datasets.CIFAR10(str(root), train=True, download=True)
             return _from_batches(root / "cifar-10-batches-py")
         except Exception as exc:  # network errors come in many types; report them in one line
-            raise LtError(f"downloading CIFAR-10 into {root} failed ({type(exc).__name__}: {exc}); "
-                          f"put a cifar10.npz there instead (python ../shared/data/cifar10_npz.py {root}/cifar10.npz)"
-                          ) from None
+            raise LtError(f"downloading CIFAR-10 into {root} failed ({type(exc).__name__}: "
+                          f"{str(exc).splitlines()[0][:100] if str(exc) else ''}); make {root}/cifar10.npz from a "
+                          f"copy you have instead: python -m lt_lib data --from FILE --data-root {root}") from None
     raise LtError(
-        f"no CIFAR-10 under {root}: make {root}/cifar10.npz (python ../shared/data/cifar10_npz.py "
-        f"{root}/cifar10.npz) or allow a torchvision download (--download or LT_DOWNLOAD=1); "
-        "--data-root or LT_DATA choose another folder"
+        f"no CIFAR-10 under {root}: make {root}/cifar10.npz with python -m lt_lib data --data-root {root} --download "
+        "(network) or "
+        "--from FILE (cifar-10-python.tar.gz, or a zip of train/<class>/ and test/<class>/ images), or allow a "
+        "download here (--download or LT_DOWNLOAD=1); --data-root or LT_DATA choose another folder"
     )
+
+
+# --------------------------------------------------------------------- python -m lt_lib data
+NPZ_NAME = "cifar10.npz"
+RECORD_NAME = "cifar10.json"
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _decode_image(raw: bytes, name: str) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(io.BytesIO(raw)) as im:
+        x = np.asarray(im.convert("RGB"), dtype=np.uint8)
+    if x.shape != (32, 32, 3):
+        raise LtError(f"{name} is {x.shape[1]}x{x.shape[0]} pixels, not CIFAR-10's 32x32")
+    return x
+
+
+def _class_folder_arrays(names, read, where: str) -> dict:
+    """Arrays from images laid out as ``[prefix/]train/<class>/<file>`` and ``[prefix/]test/<class>/<file>``
+    (the offline copy's layout): per split, classes in label order, file names sorted within a class, each
+    image decoded to RGB (the order and decoding of the offline copy's own converter)."""
+    images = sorted(n for n in names if n.lower().endswith(IMAGE_SUFFIXES))
+    arrays = {}
+    for split in ("train", "test"):
+        xs, ys = [], []
+        for label, cls in enumerate(CLASSES):
+            marker = f"{split}/{cls}/"
+            files = [n for n in images if n.startswith(marker) or f"/{marker}" in n]
+            if not files:
+                raise LtError(f"{where} has no images under {split}/{cls}/; it must hold train/<class>/ and "
+                              f"test/<class>/ folders for the ten classes ({', '.join(CLASSES)})")
+            xs.extend(_decode_image(read(n), f"{where}:{n}") for n in files)
+            ys.extend([label] * len(files))
+        arrays[f"{split}_x"], arrays[f"{split}_y"] = np.stack(xs), np.asarray(ys, dtype=np.int64)
+    return arrays
+
+
+def _tar_arrays(path: Path) -> dict:
+    """Arrays from the official ``cifar-10-python.tar.gz`` (its ``cifar-10-batches-py`` pickles)."""
+    import tarfile
+
+    batches = {}
+    with tarfile.open(path, "r:*") as tar:
+        for member in tar.getmembers():
+            name = Path(member.name).name
+            if member.isfile() and (name.startswith("data_batch_") or name == "test_batch"):
+                batches[name] = pickle.load(tar.extractfile(member), encoding="latin1")
+    wanted = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    missing = [n for n in wanted if n not in batches]
+    if missing:
+        raise LtError(f"{path} lacks {', '.join(missing)}: not the official cifar-10-python.tar.gz")
+    arrays = {}
+    for split, names in (("train", wanted[:5]), ("test", wanted[5:])):
+        arrays[f"{split}_x"] = np.concatenate([np.asarray(batches[n]["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
+                                               .transpose(0, 2, 3, 1) for n in names])
+        arrays[f"{split}_y"] = np.concatenate([np.asarray(batches[n]["labels"], dtype=np.int64) for n in names])
+    return arrays
+
+
+def prepare_data(data_root=None, source=None, download: bool = False, force: bool = False) -> dict:
+    """Put CIFAR-10 into ``data_root`` as ``cifar10.npz`` (the keys ``load_cifar10`` reads, plus ``classes``)
+    with a record beside it (``cifar10.json``: the source, its sha256, the npz's sha256, the image counts).
+
+    ``source``: a file the user has, the official ``cifar-10-python.tar.gz``, or a zip (or folder) of
+    ``train/<class>/`` and ``test/<class>/`` images (such as the offline JPEG copy); ``download``:
+    torchvision's download of the official archive. A stored ``cifar10.npz`` is never replaced
+    without ``force``."""
+    from datetime import datetime, timezone
+
+    root = Path(data_root) if data_root is not None else default_data_root()
+    out = root / NPZ_NAME
+    if (source is None) == (not download):
+        raise LtError("say where CIFAR-10 comes from: --download (torchvision, needs the network) or --from FILE "
+                      "(cifar-10-python.tar.gz, or a zip or folder of train/<class>/ and test/<class>/ images)")
+    if out.exists() and not force:
+        raise LtError(f"{out} exists already; pass --force to make it again, or --data-root DIR to write elsewhere")
+    if download:
+        try:
+            import torchvision
+
+            torchvision.datasets.CIFAR10(str(root), train=True, download=True)
+        except Exception as exc:  # network errors come in many types; one line
+            raise LtError(f"downloading CIFAR-10 into {root} failed ({type(exc).__name__}: "
+                          f"{str(exc).splitlines()[0][:100] if str(exc) else ''}); use --from FILE with a copy "
+                          "you have") from None
+        arrays = {k: getattr(a, k) for a in [_from_batches(root / "cifar-10-batches-py")]
+                  for k in ("train_x", "train_y", "test_x", "test_y")}
+        origin = {"source": "torchvision download (cifar-10-python.tar.gz)", "format": "cifar-10-batches-py"}
+    else:
+        src = Path(source)
+        if not src.exists():
+            raise LtError(f"no file at {src}; pass the path of cifar-10-python.tar.gz or of a zip of class folders")
+        try:
+            if src.is_dir():
+                files = [str(p.relative_to(src)) for p in src.rglob("*") if p.is_file()]
+                arrays, fmt = _class_folder_arrays(files, lambda n: (src / n).read_bytes(), str(src)), "image folders"
+            elif zipfile.is_zipfile(src):
+                with zipfile.ZipFile(src) as zf:
+                    arrays = _class_folder_arrays(zf.namelist(), zf.read, str(src))
+                fmt = "zip of image folders"
+            elif src.name.endswith((".tar.gz", ".tgz", ".tar")):
+                arrays, fmt = _tar_arrays(src), "cifar-10-python.tar.gz"
+            else:
+                raise LtError(f"{src} is neither a zip, a folder nor a .tar.gz; pass cifar-10-python.tar.gz or a zip "
+                              "of train/<class>/ and test/<class>/ images")
+        except LtError:
+            raise
+        except (*READ_ERRORS, EOFError) as exc:
+            raise LtError(f"{src} is damaged ({_damaged(src, exc)}); fetch it again") from None
+        origin = {"source": str(src.resolve()), "source_sha256": _sha256(src) if src.is_file() else None, "format": fmt}
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = root / f".{NPZ_NAME}.{os.getpid()}.tmp.npz"
+    try:
+        np.savez(tmp, classes=np.array(CLASSES), **arrays)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    record = {**origin, "npz": str(out), "npz_sha256": _sha256(out), "train_images": int(len(arrays["train_y"])),
+              "test_images": int(len(arrays["test_y"])), "made_by": "python -m lt_lib data",
+              "made_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    (root / RECORD_NAME).write_text(json.dumps(record, indent=1) + "\n")
+    return record
 
 
 def synthetic_cifar10(train_per_class: int = 5000, test_per_class: int = 1000, seed: int = 1234) -> ArraySet:

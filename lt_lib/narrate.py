@@ -44,9 +44,17 @@ def run_words(row) -> str:
     return f"{row['experiment']} at ratio {row['imbalance']:g} ({row.get('shown as', row.get('profile'))}{extra})"
 
 
+FINISHED = ("completed", "diverged")
+
+
+def has_run(row) -> bool:
+    """Whether a row of ``Notebook.runs`` holds a finished stored run (not "not run yet", not "damaged")."""
+    return row.get("status") in FINISHED
+
+
 def stored(runs: pd.DataFrame) -> pd.DataFrame:
-    """The rows of ``runs`` that have a stored run."""
-    return runs[runs["status"] != "not run yet"] if len(runs) else runs
+    """The rows of ``runs`` that have a finished stored run."""
+    return runs[runs["status"].isin(FINISHED)] if len(runs) else runs
 
 
 def missing_words(runs: pd.DataFrame) -> str:

@@ -25,20 +25,10 @@ import pandas as pd
 
 from .experiments import PROFILES, get_profile, resolve
 from .reference import SELECTION, lookup, paper_overall
-from .results import RESULT_COLUMNS, ResultsStore, load_results
+from .results import RESULT_COLUMNS, ResultsStore, load_results, project_root
 from .stats import FINISHED, aggregate, mean_std
 
 AUTO = "auto"  # the best stored profile per run: full, else quick
-
-
-def project_root(start=None) -> Path:
-    """The nearest folder at or above ``start`` (default: the working directory) holding lt_lib/ and
-    notebooks/; the working directory when there is none."""
-    here = Path(start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / "lt_lib").is_dir() and (folder / "notebooks").is_dir():
-            return folder
-    return here
 
 
 def _folder(value, env: str, default: Path) -> Path:
@@ -140,12 +130,13 @@ class Notebook:
                                      "imbalance": float(r), "seed": s, "profile": self.train_profile,
                                      "status": "not run yet", "setting": ""})
         out = pd.DataFrame(rows).reindex(columns=RESULT_COLUMNS)  # every column, even with nothing stored
-        out["shown as"] = [profile_label(p, e) if st != "not run yet" else "" for p, e, st in
+        out["shown as"] = [profile_label(p, e) if st in FINISHED else "damaged: its summary cannot be read"
+                           if st == "damaged" else "" for p, e, st in
                            zip(out["profile"], out.get("epochs", [None] * len(out)), out["status"])]
         return out
 
     def _say_missing(self, todo) -> None:
-        from .timing import recorded, recorded_estimate
+        from .timing import default_precision, duration, recorded, run_estimate
 
         speeds = recorded([self.results_dir])
         verb = "training them now (train_missing=True)" if self.train_missing else \
@@ -154,8 +145,8 @@ class Notebook:
         for c in todo:
             parts = []
             for kind, name in (("cuda", "GPU"), ("cpu", "CPU")):
-                seconds, basis = recorded_estimate(c, kind, speeds)
-                parts.append(f"{name} ~{seconds / 60:.0f} min" if seconds is not None else f"{name} not measured yet")
+                seconds, basis = run_estimate(c, kind, speeds, default_precision(kind, c.profile))
+                parts.append(f"{name} ~{duration(seconds)}" if seconds is not None else f"{name} not measured yet")
             print(f"  {c.run_id:<40} {', '.join(parts)}")
 
     def compare(self, runs: pd.DataFrame, against=("report", "paper")) -> pd.DataFrame:
@@ -176,6 +167,8 @@ class Notebook:
             done = group[group["status"].isin(FINISHED)]
             status = "not run yet" if not n else ", ".join(sorted(set(done["status"]))) + (
                 f" ({n} of {asked[(experiment, imbalance)]} seeds)" if n < asked[(experiment, imbalance)] else "")
+            if (group["status"] == "damaged").any():
+                status = "damaged (its summary cannot be read)" if not n else status + ", a seed damaged"
             ours = {k: st[f"{k}_mean"] if have else nan for k in ("overall", "many", "medium", "few")}
             row = {"experiment": experiment, "ratio": int(imbalance) if float(imbalance).is_integer() else imbalance,
                    "runs": ", ".join(sorted(set(done.get("shown as", [])))) or status, "status": status,
@@ -243,7 +236,7 @@ class Notebook:
                 if value is None:
                     continue
                 run = self.runs([experiment], [ratio], train=False).iloc[0]
-                shown = [run.to_dict()] if run["status"] != "not run yet" else []
+                shown = [run.to_dict()] if run["status"] in FINISHED else []
                 # full-schedule runs of an older setting stay in view: the only 200-epoch evidence until rerun
                 others = stored[(stored.experiment == experiment) & (stored.imbalance == float(ratio))
                                 & (stored.profile == "full") & (stored.folder != run.get("folder"))]
@@ -314,7 +307,7 @@ class Notebook:
         """The "how to run" box (Markdown): which profile, the commands, the measured minutes per run
         on a GPU and on a CPU (from the recorded runs' provenance), and what Run All does here.
         ``experiments`` are names (each at every ratio of ``ratios``) or (name, ratio) pairs."""
-        from .timing import recorded, recorded_estimate
+        from .timing import default_precision, duration, recorded, run_estimate
 
         speeds = recorded([self.results_dir])
         pairs = [p if isinstance(p, (tuple, list)) else (p, r) for p in experiments
@@ -324,15 +317,15 @@ class Notebook:
         for e, r in pairs:
             cells = []
             for prof, kind in (("full", "cuda"), ("quick", "cpu")):
-                seconds, basis = recorded_estimate(resolve(e, r, prof), kind, speeds)
-                cells.append(f"~{seconds / 60:.0f} min" if seconds is not None else "not measured yet")
+                seconds, basis = run_estimate(resolve(e, r, prof), kind, speeds, default_precision(kind, prof))
+                cells.append(f"~{duration(seconds)}" if seconds is not None else "not measured yet")
             lines.append(f"| `{e}` ratio {r:g} | {cells[0]} | {cells[1]} |")
         for s in speeds:
             devices[s["kind"]].add(s["device"].split(":", 1)[1])
         basis = "; ".join(f"{name}: {', '.join(sorted(devices[kind])) or 'none recorded yet'}"
                           for kind, name in (("cuda", "GPU"), ("cpu", "CPU")))
         stored = pd.concat([self.runs([e], [r], train=False) for e, r in pairs], ignore_index=True)
-        have = stored[stored["status"] != "not run yet"]
+        have = stored[stored["status"].isin(FINISHED)]
         shown = ", ".join(f"{n} {p}" for p, n in have["profile"].value_counts().items()) or "none"
         nb = notebook or "NN"
         return "\n".join([
@@ -363,19 +356,31 @@ class Notebook:
 
 
 def one_profile(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per experiment and ratio, only the rows of the best profile present (full, quick, smoke): seeds of
-    different schedules are never pooled. Rows not run yet stay (they count as asked for)."""
+    """Per experiment and ratio, only the rows of the best profile present (full, quick, smoke) and, within
+    it, of one setting (the registry's current one where present, else the first older one): seeds of
+    different schedules or settings are never pooled. Rows not run yet stay (they count as asked for)."""
     if runs.empty:
         return runs
     rank = runs["profile"].map({"full": 0, "quick": 1, "smoke": 2}).fillna(3)
-    done = runs["status"] != "not run yet"
-    best = rank.where(done).groupby([runs["experiment"], runs["imbalance"]]).transform("min")
-    return runs[~done | (rank == best)]
+    done = runs["status"].isin(FINISHED)
+    keys = [runs["experiment"], runs["imbalance"]]
+    best = rank.where(done).groupby(keys).transform("min")
+    runs = runs[~done | (rank == best)]
+    if "setting_hash" not in runs:
+        return runs
+    done = runs["status"].isin(FINISHED)
+    current = runs.get("setting", pd.Series("current", index=runs.index)).eq("current")
+    # current first, then the older settings in the order they are listed
+    order = pd.Series(range(len(runs)), index=runs.index) + (~current) * len(runs)
+    first = order.where(done).groupby([runs["experiment"], runs["imbalance"]]).transform("min")
+    chosen_hash = runs["setting_hash"].where(order == first).groupby(
+        [runs["experiment"], runs["imbalance"]]).transform(lambda h: h.dropna().iloc[0] if h.notna().any() else None)
+    return runs[~done | (runs["setting_hash"] == chosen_hash)]
 
 
 def stored_label(runs: pd.DataFrame) -> str:
     """'quick' / 'full' / 'full, old setting' for the stored rows of ``runs``."""
-    done = runs[runs["status"] != "not run yet"]
+    done = runs[runs["status"].isin(FINISHED)]
     if done.empty:
         return ""
     label = "/".join(sorted(set(done["profile"])))

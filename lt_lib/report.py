@@ -67,14 +67,15 @@ def default_train_profile(device) -> str:
 
 
 def plan_runs(profile: str, notebooks=None, seeds=(0,), results_dir=None, device="cpu", retrain=False,
-              estimator=None, experiments=None, say=None) -> list:
+              estimator=None, experiments=None, say=None, precision: str | None = None) -> list:
     """The runs the chosen notebooks need that the results store lacks (or holds under an old
     setting), in training order: seed by seed; within a seed the headline runs at ratio 100, then the
     rest at 100, then the other ratios, each group cheapest first. ``experiments`` keeps only those.
-    ``estimator(cfg, device)`` gives (seconds, basis) (default: ``timing.estimate`` from this device's
-    stored runs, else a short measurement); ``say`` gets a line per run as soon as it is estimated.
+    ``estimator(cfg, device)`` gives (seconds, basis) (default: ``timing.run_estimate`` from the runs
+    recorded on this kind of device with ``precision`` (default: the engine's choice there), else a short
+    measurement here); ``say`` gets a line per run as soon as it is estimated.
     Returns [(TrainConfig, seconds, basis)]."""
-    from .timing import estimate
+    from .timing import default_precision, duration, recorded, run_estimate
 
     wanted = [n[:2] for n in notebooks] if notebooks else list(NOTEBOOK_RUNS)
     store = ResultsStore(results_dir)
@@ -92,13 +93,18 @@ def plan_runs(profile: str, notebooks=None, seeds=(0,), results_dir=None, device
                         stored = None
                     if retrain or stored != cfg.config_hash:
                         configs[cfg.run_id] = cfg
-    estimator = estimator or (lambda c, d: estimate(c, d, stores=(results_dir or "results",)))
+    if estimator is None:
+        speeds = recorded([results_dir or "results"])
+        kind = getattr(device, "type", str(device).split(":")[0])
+
+        def estimator(c, d):
+            return run_estimate(c, kind, speeds, precision or default_precision(kind, c.profile), measure_on=d)
     timed = []
     for c in configs.values():
         seconds, basis = estimator(c, device)
         timed.append((c, seconds, basis))
         if say:
-            say(f"  {c.run_id:<44} ~{seconds / 60:7.1f} min  ({basis})")
+            say(f"  {c.run_id:<44} ~{duration(seconds):>8}  ({basis})")
 
     def order(item):
         c, seconds, _ = item
@@ -109,10 +115,12 @@ def plan_runs(profile: str, notebooks=None, seeds=(0,), results_dir=None, device
 
 
 def print_plan(plan, device) -> None:
+    from .timing import duration
+
     total = sum(s for _, s, _ in plan)
-    print(f"{len(plan)} run(s) to train, estimated {total / 60:.1f} min on {device} in this order:")
+    print(f"{len(plan)} run(s) to train, estimated {duration(total)} on {device} in this order:")
     for cfg, seconds, basis in plan:
-        print(f"  {cfg.run_id:<44} ~{seconds / 60:7.1f} min  ({basis})")
+        print(f"  {cfg.run_id:<44} ~{duration(seconds):>8}  ({basis})")
 
 
 def export_html(executed: Path) -> Path:
@@ -126,18 +134,24 @@ def export_html(executed: Path) -> Path:
     return target
 
 
-def _hours(seconds: float) -> str:
-    return f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{seconds / 60:.0f} min"
-
-
 def run_report(profile: str | None = None, notebooks=None, device: str = "auto", out=None, seeds=(0,),
                train: bool = False, retrain: bool = False, results_dir=None, figures_dir=None,
                data_root=None, runs_dir=None, progress: bool = True, notebooks_dir=None, dry_run: bool = False,
-               html: bool = True, jobs: int | None = None, engine: dict | None = None, site: bool = True) -> list[dict]:
+               html: bool = True, jobs: int | None = None, engine: dict | None = None, site: bool = True,
+               site_dir=None, skip_damaged: bool = False) -> list[dict]:
     """Render the chosen notebooks (``--train``: after training their missing runs of ``profile``);
     returns [{notebook, status, seconds, output, detail}] and prints a summary, then what is missing.
     ``dry_run`` only prints the training plan. ``jobs`` runs at once (default: packed 8 on CUDA, 1 on
-    a CPU); ``engine`` holds ``make_engine`` options."""
+    a CPU); ``engine`` holds ``make_engine`` options.
+
+    Everything it writes follows the flags: executed notebooks to ``out`` (default ``out/<profile>/``),
+    the site to ``site_dir`` (default ``<out>/site`` when ``out`` is given, else ``out/site``, or
+    ``out/smoke/site`` for the smoke profile), figures, results and runs to their folders. Before any
+    planning it checks, failing in one line: those folders writable, CIFAR-10 readable where it is
+    there (and present when real-data runs are to be trained), and every stored run readable (a
+    damaged one stops the report unless ``skip_damaged``, which renders it shown as damaged)."""
+    from .data import check_data
+    from .results import ensure_writable, warn_once
     from .train import resolve_device
 
     root = project_root()
@@ -147,6 +161,27 @@ def run_report(profile: str | None = None, notebooks=None, device: str = "auto",
     nb = setup(profile or "auto", device=device, data_root=data_root, results_dir=results_dir,
                figures_dir=figures_dir, runs_dir=runs_dir, seeds=seeds, retrain=retrain, train_missing=train,
                quiet=True)
+    smoke = (profile == "smoke")
+    out_dir = Path(out) if out else root / "out" / (profile or "auto")
+    if site_dir is None:
+        site_dir = out_dir / "site" if out else root / "out" / ("smoke" if smoke else "") / "site"
+    site_dir = Path(site_dir)
+    # fail fast: every folder written to, the data, the stored runs
+    if not dry_run:
+        for folder, what, flag in ((nb.results_dir, "results", "--results"), (nb.figures_dir, "figures", "--figures"),
+                                   (out_dir, "executed notebooks", "--out")) + (
+                ((site_dir, "the course site", "--site"),) if site else ()) + (
+                ((nb.runs_dir, "checkpoints and weights", "--runs"),) if train else ()):
+            ensure_writable(folder, what, flag)
+    if not smoke:
+        check_data(nb.data_root, required=(train or dry_run) and train_profile != "smoke")
+    damaged = ResultsStore(nb.results_dir).damaged()
+    if damaged and not skip_damaged:
+        more = f" (and {len(damaged) - 1} more damaged run(s))" if len(damaged) > 1 else ""
+        raise LtError(f"{damaged[0]}{more}; nothing was rendered (or pass --skip-damaged to render with it shown as "
+                      "damaged)")
+    for line in damaged:
+        warn_once(line)
     if profile:
         print(f"report: profile {profile}, {len(paths)} notebook(s), results in {nb.results_dir}", flush=True)
     else:
@@ -155,27 +190,28 @@ def run_report(profile: str | None = None, notebooks=None, device: str = "auto",
     if dry_run or train:
         print(f"planning the missing {train_profile}-profile runs on {dev.type} ...", flush=True)
         plan = plan_runs(train_profile, [p.name for p in paths], seeds, nb.results_dir, dev, retrain,
-                         say=lambda line: print(line, flush=True))
+                         say=lambda line: print(line, flush=True), precision=(engine or {}).get("precision")
+                         if (engine or {}).get("precision") not in (None, "auto") else None)
         print_plan(plan, dev.type)
         if dry_run:
             return []
         _train_plan(plan, dev, device, nb, retrain, jobs, engine)
-    out = Path(out) if out else root / "out" / (profile or "auto")
-    out.mkdir(parents=True, exist_ok=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
     params = {"profile": profile, "device": device, "seeds": list(seeds), "train_missing": False,
               "retrain": False}  # what had to be (re)trained is trained above
     for key, value in (("results_dir", nb.results_dir), ("figures_dir", nb.figures_dir), ("data_root", data_root),
                        ("runs_dir", nb.runs_dir)):
         if value is not None:
             params[key] = str(Path(value).resolve())
-    outcomes = [_execute(path, out, params, progress, html) for path in paths]
+    outcomes = [_execute(path, out_dir, params, progress, html, show_damaged=bool(damaged)) for path in paths]
     for o in outcomes:
         print(f"{o['notebook']:<28} {o['status']:<6} {o['seconds']:7.1f} s  {o['detail'] or o['output']}")
     _write_summary(nb.results_dir)
     if site:
         from .site import build_site
 
-        index = build_site(out, nb.results_dir, nb.figures_dir, profile or "auto")
+        index = build_site(out_dir, nb.results_dir, nb.figures_dir, profile or "auto", site_dir=site_dir,
+                           notebooks_dir=paths[0].parent)
         print(f"course site: {index}")
     if not train:
         _print_missing(paths, seeds, nb, dev, profile)
@@ -184,6 +220,7 @@ def run_report(profile: str | None = None, notebooks=None, device: str = "auto",
 
 def _train_plan(plan, dev, device, nb, retrain, jobs, engine) -> None:
     from .parallel import train_many
+    from .timing import duration
     from .train import train
 
     where = {"data_root": nb.data_root, "results_dir": nb.results_dir, "runs_dir": nb.runs_dir,
@@ -193,21 +230,25 @@ def _train_plan(plan, dev, device, nb, retrain, jobs, engine) -> None:
         train_many([cfg for cfg, _, _ in plan], jobs, device=device, **where)
         return
     for i, (cfg, seconds, _) in enumerate(plan, 1):
-        print(f"[{i}/{len(plan)}] training {cfg.run_id} (~{seconds / 60:.1f} min)", flush=True)
+        print(f"[{i}/{len(plan)}] training {cfg.run_id} (~{duration(seconds)})", flush=True)
         t0 = time.perf_counter()
         try:
             summary = train(cfg, device=device, quiet=False, **where)
-            print(f"  {cfg.run_id}: {summary['status']} in {(time.perf_counter() - t0) / 60:.1f} min "
-                  f"(estimated {seconds / 60:.1f})", flush=True)
+            print(f"  {cfg.run_id}: {summary['status']} in {duration(time.perf_counter() - t0)} "
+                  f"(estimated {duration(seconds)})", flush=True)
         except LtError as exc:  # the notebook that needs it will say so; go on with the others
             print(f"  {cfg.run_id} failed: {exc}", flush=True)
 
 
-def _execute(path: Path, out: Path, params: dict, progress: bool, html: bool) -> dict:
+def _execute(path: Path, out: Path, params: dict, progress: bool, html: bool, show_damaged: bool = False) -> dict:
+    import os
+
     import papermill as pm
 
     target = out / path.name
     t0 = time.perf_counter()
+    before = os.environ.get("LT_SHOW_DAMAGED")
+    os.environ["LT_SHOW_DAMAGED"] = "1" if show_damaged else "0"  # the kernel inherits it (results.load_results)
     try:
         pm.execute_notebook(str(path), str(target), parameters=params, cwd=str(path.parent),
                             progress_bar=progress, kernel_name="python3")
@@ -217,6 +258,11 @@ def _execute(path: Path, out: Path, params: dict, progress: bool, html: bool) ->
                                     f"({exc.ename}: {str(exc.evalue)[:150]})")
     except Exception as exc:  # kernel start-up and similar: report, go on with the next notebook
         status, detail = "failed", f"({type(exc).__name__}: {exc})"
+    finally:
+        if before is None:
+            os.environ.pop("LT_SHOW_DAMAGED", None)
+        else:
+            os.environ["LT_SHOW_DAMAGED"] = before
     if html and target.is_file():
         export_html(target)
     return {"notebook": path.stem, "status": status, "seconds": time.perf_counter() - t0, "output": str(target),
@@ -233,8 +279,9 @@ def _write_summary(results_dir: Path) -> None:
 
 
 def _print_missing(paths, seeds, nb, dev, profile) -> None:
-    """What the shown notebooks still miss, per profile, with honest times from the recorded runs."""
-    from .timing import recorded, recorded_estimate
+    """What the shown notebooks still miss, per profile, with the times of ``timing.run_estimate`` from the
+    recorded runs (the figures the dry run and the notebooks' how-to-run boxes print)."""
+    from .timing import default_precision, duration, recorded, run_estimate
 
     speeds = recorded([nb.results_dir])
     for prof in ([profile] if profile else ["full", "quick"]):
@@ -244,10 +291,10 @@ def _print_missing(paths, seeds, nb, dev, profile) -> None:
             continue
         line = f"missing {len(missing)} {prof}-profile run(s)"
         for kind, name in (("cuda", "a GPU"), ("cpu", "a CPU")):
-            times = [recorded_estimate(c, kind, speeds)[0] for c in missing]
+            times = [run_estimate(c, kind, speeds, default_precision(kind, prof))[0] for c in missing]
             known = [t for t in times if t is not None]
             if known:
-                line += f"; on {name} about {_hours(sum(known))}" + (
+                line += f"; on {name} about {duration(sum(known))}" + (
                     f" for {len(known)} of them (the rest not measured yet)" if len(known) < len(times) else "")
         print(line)
         print(f"  train them here: python -m lt_lib report --train --profile {prof}"

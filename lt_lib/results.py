@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -32,6 +33,16 @@ HISTORY = "history.csv"
 LOCK = ".lock"
 
 
+def _file_mode() -> int:
+    """The mode a plain ``open(path, "w")`` gives a new file here (0644 under the usual umask 022)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+FILE_MODE = _file_mode()
+
+
 def atomic_write(path: Path, write) -> None:
     """``write(tmp_path)`` to a uniquely named temporary file beside ``path``, then rename it over
     ``path`` in one step: a reader sees the old file or the new one, never half of one, and two
@@ -42,6 +53,7 @@ def atomic_write(path: Path, write) -> None:
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, FILE_MODE)  # mkstemp makes 0600; a stored file reads as any file the user writes
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -63,11 +75,16 @@ def damaged(path: Path, exc: BaseException, fix: str) -> LtError:
 
 
 def ensure_writable(folder: Path, what: str, flag: str) -> None:
-    """Fail at once, with one line, when ``folder`` (made if missing) cannot take a new file."""
+    """Fail at once, with one line, when ``folder`` cannot take a new file. Nothing is left behind: a
+    folder that does not exist yet is not made; the nearest existing one above it must be writable."""
     folder = Path(folder)
+    probe_in = folder
+    while not probe_in.exists() and probe_in != probe_in.parent:
+        probe_in = probe_in.parent
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-check.")
+        if not probe_in.is_dir():
+            raise NotADirectoryError(20, "Not a directory")
+        fd, probe = tempfile.mkstemp(dir=probe_in, prefix=".write-check.")
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
@@ -109,6 +126,28 @@ def git_state(cwd=None) -> tuple[str | None, bool | None]:
         return commit, (bool(status.strip()) if commit else None)
     except (OSError, subprocess.SubprocessError):
         return None, None
+
+
+def project_root(start=None) -> Path:
+    """The nearest folder at or above ``start`` (default: the working directory) holding lt_lib/ and
+    notebooks/; the working directory when there is none."""
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "lt_lib").is_dir() and (folder / "notebooks").is_dir():
+            return folder
+    return here
+
+
+def run_folders(profile: str | None = None, results_dir=None, runs_dir=None) -> tuple[Path, Path]:
+    """(results, runs) folders of a command: the flags where given; else the project's results/ and
+    runs/, or out/smoke/results and out/smoke/runs for the smoke profile (synthetic data never lands in
+    the store). Checkpoints and weights go beside a redirected results folder (``X/../runs``)."""
+    root = project_root()
+    base = root / "out" / "smoke" if profile == "smoke" else root
+    results = Path(results_dir) if results_dir is not None else base / "results"
+    runs = Path(runs_dir) if runs_dir is not None else (results.parent / "runs" if results_dir is not None
+                                                        else base / "runs")
+    return results, runs
 
 
 class ResultsStore:
@@ -191,13 +230,15 @@ class ResultsStore:
         run_id = summary["run_id"]
         self.check_writable(run_id, summary["config_hash"], force)
         folder = self.path(run_id)
-        atomic_write_text(folder / HISTORY, pd.DataFrame(history).to_csv(index=False))
+        frame = pd.DataFrame(history) if history else pd.DataFrame(columns=["epoch"])  # readable when empty
+        atomic_write_text(folder / HISTORY, frame.to_csv(index=False))
         atomic_write_text(folder / SUMMARY, json.dumps(summary, indent=2) + "\n")
         return folder / SUMMARY
 
     def summaries(self, problems: list | None = None) -> list[dict]:
         """Every readable stored summary. A damaged one is left out and its one-line error appended to
-        ``problems`` (or printed to stderr when no list is given): one bad file never hides the rest."""
+        ``problems`` (or, when no list is given, printed to stderr once per file and process): one bad
+        file never hides the rest, and a notebook that reads the store ten times says it once."""
         if not self.root.is_dir():
             return []
         found = []
@@ -205,11 +246,36 @@ class ResultsStore:
             try:
                 found.append({**self.read(p.parent.name), "_folder": p.parent.name})
             except LtError as exc:
-                if problems is None:
-                    print(f"warning: {exc}", file=sys.stderr)
-                else:
+                if problems is not None:
                     problems.append(str(exc))
+                else:
+                    warn_once(str(exc))
         return found
+
+    def damaged(self) -> list[str]:
+        """One line per stored run whose summary.json or history.csv cannot be read (what ``report``
+        checks before it renders anything)."""
+        problems: list[str] = []
+        readable = self.summaries(problems)
+        for s in readable:
+            try:
+                self.history(s["_folder"])
+            except LtError as exc:
+                problems.append(str(exc))
+        return problems
+
+
+_WARNED: set = set()
+
+
+def warn_once(line: str) -> None:
+    """Print ``warning: <line>`` to stderr, once per process."""
+    if line not in _WARNED:
+        _WARNED.add(line)
+        print(f"warning: {line}", file=sys.stderr)
+
+RUN_FOLDER = re.compile(r"^(?P<experiment>.+)-ir(?P<imbalance>[0-9.]+)-s(?P<seed>[0-9]+)-(?P<profile>[a-z]+)"
+                        r"(?:-e(?P<epochs>[0-9]+))?(?:@(?P<hash>[0-9a-f]+))?$")
 
 
 def registry_setting(summary: dict) -> str:
@@ -230,11 +296,25 @@ def registry_setting(summary: dict) -> str:
     return "current" if config_hash(config) == now.config_hash else "old setting"
 
 
-def load_results(results_dir="results") -> pd.DataFrame:
-    """One row per stored run: identity, status, final and best accuracy, provenance, and whether its
-    config is the registry's current setting (``setting``)."""
-    rows = []
-    for s in ResultsStore(results_dir).summaries():
+def setting_hash(config: dict) -> str:
+    """The hash of a run's setting: its config without the seed, so that the seeds of one setting share
+    it and runs of different settings never do."""
+    from .experiments import config_hash
+
+    return config_hash({k: v for k, v in config.items() if k != "seed"})
+
+
+def load_results(results_dir="results", damaged: bool | None = None) -> pd.DataFrame:
+    """One row per stored run: identity, status, final and best accuracy, provenance, whether its
+    config is the registry's current setting (``setting``) and the hash of that setting (``setting_hash``,
+    the config without the seed). ``damaged``: a run whose summary cannot be read is a row too, with
+    status "damaged" and what its folder name tells (``report --skip-damaged`` shows it so; None reads
+    ``$LT_SHOW_DAMAGED``); otherwise it is left out with one warning."""
+    if damaged is None:
+        damaged = os.environ.get("LT_SHOW_DAMAGED", "0") == "1"
+    rows, problems = [], []
+    store = ResultsStore(results_dir)
+    for s in store.summaries(problems if damaged else None):
         final, best, prov = s.get("final") or {}, s.get("best") or {}, s.get("provenance") or {}
         rows.append({
             "run_id": s["run_id"], "folder": s["_folder"], "experiment": s["experiment"], "imbalance": s["imbalance"],
@@ -245,10 +325,21 @@ def load_results(results_dir="results") -> pd.DataFrame:
             "few": final.get("few"), "best_overall": best.get("overall"), "best_epoch": best.get("epoch"),
             "device": prov.get("device"), "wall_seconds": prov.get("wall_seconds"),
             "git_commit": prov.get("git_commit"), "setting": registry_setting(s),
+            "setting_hash": setting_hash(s["config"]),
         })
+    for line in problems:
+        folder = Path(line.split(" is damaged", 1)[0]).parent.name
+        m = RUN_FOLDER.match(folder)
+        if m is None:
+            continue
+        warn_once(line)
+        rows.append({"run_id": folder.split("@")[0], "folder": folder, "experiment": m["experiment"],
+                     "imbalance": float(m["imbalance"]), "seed": int(m["seed"]), "profile": m["profile"],
+                     "status": "damaged", "epochs": int(m["epochs"]) if m["epochs"] else None,
+                     "setting": "old setting" if m["hash"] else "current", "setting_hash": m["hash"] or ""})
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)
 
 
 RESULT_COLUMNS = ["run_id", "folder", "experiment", "imbalance", "seed", "profile", "status", "epochs_completed",
                   "epochs", "overall", "many", "medium", "few", "best_overall", "best_epoch", "device", "wall_seconds",
-                  "git_commit", "setting"]
+                  "git_commit", "setting", "setting_hash"]

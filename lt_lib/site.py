@@ -53,8 +53,9 @@ def _numbers(headline, results_dir: Path) -> str:
     rows = []
     for experiment, ratio in headline:
         run = nb.runs([experiment], [ratio], train=False).iloc[0]
-        if run["status"] == "not run yet":
-            rows.append(f"<tr><td>{html.escape(experiment)}</td><td>{ratio:g}</td><td colspan=3>not run yet</td></tr>")
+        if run["status"] not in ("completed", "diverged"):
+            rows.append(f"<tr><td>{html.escape(experiment)}</td><td>{ratio:g}</td><td colspan=3>"
+                        f"{html.escape(run['status'])}</td></tr>")
             continue
         best = run.get("best_overall")
         rows.append(f"<tr><td>{html.escape(experiment)}</td><td>{ratio:g}</td><td>{run['overall']:.2f}</td>"
@@ -65,22 +66,34 @@ def _numbers(headline, results_dir: Path) -> str:
 
 
 def build_site(executed_dir, results_dir="results", figures_dir="figures", profile: str = "auto",
-               site_dir=None) -> Path:
+               site_dir=None, notebooks_dir=None) -> Path:
     """The site from ``executed_dir``'s notebooks and HTML exports (``report`` writes them); returns
-    the index path. ``site_dir`` defaults to ``<project>/out/site``."""
+    the index path. ``site_dir`` defaults to ``<project>/out/site``. Every notebook of ``notebooks_dir``
+    (default the project's notebooks/) has its place in the index: one not executed yet says so and
+    how to render it, so that rendering a few notebooks never shrinks the site."""
     from .notebook import project_root
 
     executed_dir, figures_dir = Path(executed_dir), Path(figures_dir)
-    notebooks = sorted(executed_dir.glob("[0-9][0-9]_*.ipynb"))
-    if not notebooks:
+    executed = {p.name: p for p in executed_dir.glob("[0-9][0-9]_*.ipynb")}
+    if not executed:
         raise LtError(f"no executed notebooks in {executed_dir}; run python -m lt_lib report first")
+    sources = Path(notebooks_dir) if notebooks_dir else project_root() / "notebooks"
+    names = sorted(set(executed) | {p.name for p in sources.glob("[0-9][0-9]_*.ipynb")})
     site = Path(site_dir) if site_dir else project_root() / "out" / "site"
     if site.exists():
         shutil.rmtree(site)
     (site / "notebooks").mkdir(parents=True)
     (site / "figures").mkdir()
     sections = []
-    for path in notebooks:
+    for name in names:
+        path = executed.get(name)
+        if path is None:
+            facts = _notebook_facts(sources / name)
+            sections.append(
+                f'<div class=phase id="{Path(name).stem}"><div><h2>{html.escape(facts["title"])}</h2>'
+                f'<div class=small>{html.escape(facts["phase"])}</div><p class=small>not rendered yet: '
+                f"python -m lt_lib report --notebooks {name[:2]}</p></div></div>")
+            continue
         facts = _notebook_facts(path)
         page = path.with_suffix(".html")
         link = ""
@@ -108,5 +121,6 @@ def build_site(executed_dir, results_dir="results", figures_dir="figures", profi
         "epoch, and the best epoch beside it (selected on the test set); full-profile runs (200 epochs) where "
         f"stored, else quick ones (30 epochs, not reproductions). Rendered with profile: {html.escape(profile)}.</p>"
         + "".join(sections) + "</body></html>\n", encoding="utf-8")
-    (site / "site.json").write_text(json.dumps({"pages": [p.with_suffix(".html").name for p in notebooks]}) + "\n")
+    (site / "site.json").write_text(json.dumps({"pages": [Path(n).with_suffix(".html").name for n in names
+                                                          if n in executed]}) + "\n")
     return index

@@ -1,7 +1,7 @@
 """Statistics over seeds: mean, std and count per experiment x ratio x profile.
 
-A cell of a table pools the seeds of ONE experiment at ONE ratio under ONE profile: quick and full
-runs are never averaged together. Only finished runs (completed or diverged) count. The std is the
+A cell of a table pools the seeds of ONE experiment at ONE ratio under ONE profile and ONE setting:
+quick and full runs are never averaged together, nor runs of an older setting with current ones. Only finished runs (completed or diverged) count. The std is the
 sample std (ddof 1) and exists only from two seeds on: a single seed shows its number and n = 1,
 never a made-up spread.
 """
@@ -20,18 +20,25 @@ KEYS = ["experiment", "imbalance", "profile"]
 
 
 def aggregate(runs: pd.DataFrame) -> pd.DataFrame:
-    """One row per (experiment, imbalance, profile) with ``n``, ``seeds`` and ``<metric>_mean`` /
+    """One row per (experiment, imbalance, profile, setting) with ``n``, ``seeds`` and ``<metric>_mean`` /
     ``<metric>_std`` for overall, many, medium, few and best_overall (the test-selected best epoch).
 
     ``runs`` has load_results' columns; rows with another status (e.g. "not run yet") are ignored.
+    Runs of different settings (``setting_hash``: the config without its seed; the registry's current
+    setting and each older one) are never pooled: each is its own row, labelled by ``setting``. ``n``
+    counts distinct seeds: a seed present twice in one setting counts once (its first row).
     """
-    columns = [*KEYS, "n", "seeds", *(f"{m}_{s}" for m in METRICS for s in ("mean", "std"))]
+    columns = [*KEYS, "setting", "n", "seeds", *(f"{m}_{s}" for m in METRICS for s in ("mean", "std"))]
     done = runs[runs["status"].isin(FINISHED)] if len(runs) else runs
     if done.empty:
         return pd.DataFrame(columns=columns)
+    done = done.assign(setting=done["setting"].fillna("current") if "setting" in done else "current",
+                       setting_hash=done["setting_hash"].fillna("") if "setting_hash" in done else "")
     rows = []
-    for key, group in done.groupby(KEYS, sort=False):
-        row = dict(zip(KEYS, key), n=len(group), seeds=" ".join(str(int(s)) for s in sorted(group["seed"])))
+    for key, group in done.groupby([*KEYS, "setting", "setting_hash"], sort=False):
+        group = group.drop_duplicates("seed")
+        row = dict(zip([*KEYS, "setting"], key), n=len(group),
+                   seeds=" ".join(str(int(s)) for s in sorted(group["seed"])))
         for m in METRICS:
             values = pd.to_numeric(group[m], errors="coerce").dropna()
             row[f"{m}_mean"] = values.mean() if len(values) else math.nan
@@ -50,12 +57,14 @@ def mean_std(mean: float, std: float, n: int, digits: int = 2) -> str:
 
 
 def write_summary_csv(results_dir="results", path=None) -> pd.DataFrame:
-    """``results/summary.csv``: one row per experiment x ratio x profile with mean, std, n and the
-    best-epoch mean; returns the table."""
-    table = aggregate(load_results(results_dir))
+    """``results/summary.csv``: one row per experiment x ratio x profile x setting with mean, std, n
+    (distinct seeds) and the best-epoch mean; returns the table. Runs of an older setting of their
+    registry entry are their own rows, labelled "old setting"; smoke runs (synthetic data) are left out."""
+    runs = load_results(results_dir, damaged=False)
+    table = aggregate(runs[runs["profile"] != "smoke"])
     out = table.rename(columns={"overall_mean": "mean", "overall_std": "std", "best_overall_mean": "best_epoch_mean"})
-    out = out[["experiment", "imbalance", "profile", "n", "seeds", "mean", "std", "best_epoch_mean",
-               "many_mean", "medium_mean", "few_mean"]].sort_values(["profile", "experiment", "imbalance"])
+    out = out[["experiment", "imbalance", "profile", "setting", "n", "seeds", "mean", "std", "best_epoch_mean",
+               "many_mean", "medium_mean", "few_mean"]].sort_values(["profile", "experiment", "imbalance", "setting"])
     path = Path(path) if path else Path(results_dir) / "summary.csv"
     atomic_write_text(path, out.round(2).to_csv(index=False))
     return out

@@ -1,8 +1,9 @@
-"""How long a run takes on this device: from a stored run of the same experiment on the same device
-(its provenance: training images/s and the evaluation time), else from a short measurement of the
-config's training step here. ``estimate`` says which, so a plan can show how much to trust it."""
+"""How long a run takes: ONE estimate (``run_estimate``) from the recorded runs' provenance (training
+images/s and evaluation time of the same experiment, else of runs alike, on the same kind of device),
+else from a short measurement of the config's step here, which then says so with the machine's load."""
 from __future__ import annotations
 
+import os
 import time
 
 import torch
@@ -26,7 +27,7 @@ def measure_images_per_second(cfg: TrainConfig, device="cpu", steps: int = 3) ->
 
     dev = resolve_device(device)
     key = (cfg.widths, cfg.head, cfg.branch_style, cfg.loss, cfg.early_exits, cfg.exit_head, cfg.criterion,
-           cfg.autoaugment, cfg.mixup, cfg.batch_size, str(dev), torch.get_num_threads())
+           cfg.autoaugment, cfg.mixup, cfg.batch_size, str(dev), torch.get_num_threads(), steps)
     if key not in _IPS_CACHE:
         g = torch.Generator().manual_seed(0)
         engine = make_engine(dev, compile="off", graph="off")
@@ -61,52 +62,22 @@ def _sizes(cfg: TrainConfig) -> tuple[int, int, int]:
     return n_train, 10 * n_test, evals
 
 
-def stored_speed(cfg: TrainConfig, device: str, stores) -> dict | None:
-    """From the stored finished runs of ``cfg.experiment`` on ``device`` (a ``device_name``): the
-    fastest one's training images/s and seconds per evaluation, with its run id."""
-    found = []
-    for store in stores:
-        for s in ResultsStore(store).summaries(problems=[]):
-            prov = s.get("provenance") or {}
-            ips = prov.get("train_images_per_second")
-            if s.get("experiment") != cfg.experiment or prov.get("device") != device or not ips \
-                    or s.get("status") not in ("completed", "diverged") or prov.get("resumed_at_epochs"):
-                continue
-            try:
-                from .experiments import resolve
-
-                done = resolve(s["experiment"], s["imbalance"], s["profile"], s["seed"],
-                               epochs=s["config"]["epochs"] if s["config"]["epochs"] != s["epochs_completed"] else None)
-            except ValueError:
-                continue
-            n_train, n_test, _ = _sizes(done)
-            epochs = s["epochs_completed"]
-            evals = epochs // done.eval_every + (epochs % done.eval_every > 0)
-            eval_s = max(0.0, prov["wall_seconds"] - epochs * n_train / ips) / max(evals, 1)
-            found.append({"ips": ips, "eval_s": eval_s, "run_id": s["run_id"]})
-    return max(found, key=lambda f: f["ips"]) if found else None
+def load_note() -> str:
+    """'load average 1.93 on 2 cores': what a measurement made now competes with."""
+    try:
+        return f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores"
+    except OSError:
+        return "load unknown"
 
 
-def estimate(cfg: TrainConfig, device="cpu", stores=("results",)) -> tuple[float, str]:
-    """(seconds, basis) of a run of ``cfg`` on ``device``: from a stored run of the same experiment on
-    this very device when there is one (basis: its run id), else measured images/s of its step here
-    with evaluation at ``EVAL_SPEEDUP`` times that speed (basis: "measured")."""
-    from .train import device_name, resolve_device
-
-    dev = resolve_device(device)
-    n_train, n_test, evals = _sizes(cfg)
-    known = stored_speed(cfg, device_name(dev), stores)
-    if known:
-        return cfg.epochs * n_train / known["ips"] + evals * known["eval_s"], f"stored {known['run_id']}"
-    ips = measure_images_per_second(cfg, dev)
-    return cfg.epochs * n_train / ips + evals * n_test / (EVAL_SPEEDUP * ips), "measured"
+def duration(seconds: float) -> str:
+    """How every estimate is printed: '39 min', or '2.2 h' from 90 minutes on."""
+    return f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{seconds / 60:.0f} min"
 
 
-def estimate_seconds(cfg: TrainConfig, device="cpu", eval_speedup: float = EVAL_SPEEDUP, stores=()) -> float:
-    """Seconds only (``estimate``); without ``stores``, always from a measurement here."""
-    if stores:
-        return estimate(cfg, device, stores)[0]
-    ips = measure_images_per_second(cfg, device)
+def estimate_seconds(cfg: TrainConfig, device="cpu", eval_speedup: float = EVAL_SPEEDUP, steps: int = 3) -> float:
+    """Seconds of a run of ``cfg`` from a measurement of ``steps`` of its steps here (``bench``'s projection)."""
+    ips = measure_images_per_second(cfg, device, steps)
     n_train, n_test, evals = _sizes(cfg)
     return cfg.epochs * n_train / ips + evals * n_test / (eval_speedup * ips)
 
@@ -120,8 +91,10 @@ def relative_cost(cfg: TrainConfig, device=None) -> tuple[float, str]:
 
 
 def recorded(stores) -> list[dict]:
-    """Every stored finished run's speed: experiment, device kind (cpu/cuda), device, training
-    images/s, seconds per evaluation, whether it has exits and heavy augmentation."""
+    """Every stored finished run's speed: experiment, profile, device kind (cpu/cuda), device, precision,
+    training images/s, seconds per evaluation, whether it has exits and heavy augmentation, and whether
+    it trained on real data (a smoke run's images/s on 128-image classes in batches of 32 says nothing
+    about a real run). Runs resumed across machines or sessions are left out (their speed is a mix)."""
     out = []
     for store in stores:
         for s in ResultsStore(store).summaries(problems=[]):
@@ -129,33 +102,56 @@ def recorded(stores) -> list[dict]:
             ips, device = prov.get("train_images_per_second"), prov.get("device") or ""
             if not ips or s.get("status") not in ("completed", "diverged") or prov.get("resumed_at_epochs"):
                 continue
+            kind = device.split(":", 1)[0]
             n_train = (s.get("data") or {}).get("train_images") or 0
             epochs = s.get("epochs_completed") or 0
             eval_every = cfg.get("eval_every", 1) or 1
             evals = epochs // eval_every + (epochs % eval_every > 0)
             eval_s = max(0.0, prov.get("wall_seconds", 0) - epochs * n_train / ips) / max(evals, 1)
-            out.append({"experiment": s["experiment"], "kind": device.split(":", 1)[0], "device": device,
+            engine = prov.get("engine") or {}
+            out.append({"experiment": s["experiment"], "profile": s.get("profile"), "kind": kind, "device": device,
+                        "precision": engine.get("precision") or ("bf16" if kind == "cuda" else "fp32"),
+                        "real": cfg.get("source", "cifar10") == "cifar10",
                         "ips": ips, "eval_s": eval_s, "run_id": s["run_id"],
                         "heavy": (bool(cfg.get("early_exits")), bool(cfg.get("autoaugment") or cfg.get("mixup")))})
     return out
 
 
-def recorded_estimate(cfg: TrainConfig, kind: str, speeds: list[dict]) -> tuple[float | None, str]:
-    """(seconds, basis) of ``cfg`` on a ``kind`` device ("cpu" or "cuda") from recorded runs only (no
-    measurement: instant): the same experiment's fastest record, else the median of runs alike in
-    exits and augmentation; (None, why) when nothing was recorded on such a device."""
+def default_precision(kind: str, profile: str | None = None) -> str:
+    """The precision ``make_engine``'s ``auto`` gives a run of ``profile`` on a ``kind`` device."""
+    return "bf16" if kind == "cuda" else "fp32"
+
+
+def run_estimate(cfg: TrainConfig, kind: str, speeds: list[dict], precision: str | None = None,
+                 measure_on=None) -> tuple[float | None, str]:
+    """(seconds, basis) of a run of ``cfg`` on a ``kind`` device ("cpu" or "cuda"): THE estimate, which the
+    dry run, ``report``'s closing summary and the notebooks' how-to-run boxes all print.
+
+    From the recorded runs (``recorded``) on such a device, of the same precision when given, on the
+    same kind of data (real data for quick and full runs, never a smoke run's): the same experiment
+    (the same profile preferred; the median images/s and seconds per evaluation of its records), else
+    the median of runs alike in exits and augmentation. Where nothing is recorded: a measurement of
+    the step on ``measure_on`` (a device) when given, saying so with the load it ran under, else
+    (None, why)."""
     import statistics
 
     n_train, _, evals = _sizes(cfg)
-    mine = [s for s in speeds if s["kind"] == kind]
+    real = cfg.source == "cifar10"
+    mine = [s for s in speeds if s["kind"] == kind and s["real"] == real
+            and (precision is None or s["precision"] == precision)]
     same = [s for s in mine if s["experiment"] == cfg.experiment]
-    if same:
-        s = max(same, key=lambda s: s["ips"])
-        return cfg.epochs * n_train / s["ips"] + evals * s["eval_s"], f"{s['run_id']} ({s['device']})"
+    same = [s for s in same if s["profile"] == cfg.profile] or same
     heavy = (cfg.early_exits, cfg.autoaugment or cfg.mixup)
-    alike = [s for s in mine if s["heavy"] == heavy]
-    if alike:
-        ips = statistics.median(s["ips"] for s in alike)
-        eval_s = statistics.median(s["eval_s"] for s in alike)
-        return cfg.epochs * n_train / ips + evals * eval_s, f"median of {len(alike)} similar recorded runs"
+    pool, label = (same, None) if same else ([s for s in mine if s["heavy"] == heavy], "similar")
+    if pool:
+        ips = statistics.median(s["ips"] for s in pool)
+        eval_s = statistics.median(s["eval_s"] for s in pool)
+        basis = (", ".join(sorted({s["run_id"] for s in pool})) if label is None else
+                 f"median of {len(pool)} similar recorded runs")
+        return cfg.epochs * n_train / ips + evals * eval_s, basis
+    if measure_on is not None:
+        ips = measure_images_per_second(cfg, measure_on)
+        n_train, n_test, evals = _sizes(cfg)
+        return (cfg.epochs * n_train / ips + evals * n_test / (EVAL_SPEEDUP * ips),
+                f"measured now, {load_note()}")
     return None, f"no run like it recorded on a {'GPU' if kind == 'cuda' else 'CPU'} yet"

@@ -149,3 +149,88 @@ def test_pack_data_without_a_zip_is_one_line(tmp_path):
     rc = subprocess.run([sys.executable, "-m", "lt_lib", "pack-data", str(tmp_path / "d"), "--zip",
                          str(tmp_path / "none.zip")], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert rc.returncode == 2 and rc.stderr.count("\n") == 1 and "no JPEG zip at" in rc.stderr
+
+
+def _jpeg_zip(path, per_class=(2, 1), prefix=""):
+    """A small zip in the offline copy's layout, and the pixels PIL decodes from it, in npz order."""
+    import io
+    import zipfile
+
+    from PIL import Image
+
+    rng = np.random.RandomState(0)
+    expected = {"train_x": [], "train_y": [], "test_x": [], "test_y": []}
+    with zipfile.ZipFile(path, "w") as z:
+        for split, n in zip(("train", "test"), per_class):
+            for label, cls in enumerate(D.CLASSES):
+                for i in reversed(range(n)):  # written out of order: the npz sorts by name
+                    buf = io.BytesIO()
+                    Image.fromarray(rng.randint(0, 256, (32, 32, 3)).astype(np.uint8)).save(buf, "JPEG")
+                    z.writestr(f"{prefix}{split}/{cls}/{i:04d}.jpg", buf.getvalue())
+        for split in ("train", "test"):
+            for label, cls in enumerate(D.CLASSES):
+                for name in sorted(n for n in z.namelist() if n.startswith(f"{prefix}{split}/{cls}/")):
+                    with Image.open(io.BytesIO(z.read(name))) as im:
+                        expected[f"{split}_x"].append(np.asarray(im.convert("RGB")))
+                    expected[f"{split}_y"].append(label)
+    return {k: np.asarray(v) for k, v in expected.items()}
+
+
+def test_data_from_a_zip_of_class_folders_records_its_source(tmp_path):
+    import hashlib
+    import json
+
+    expected = _jpeg_zip(tmp_path / "copy.zip", prefix="CIFAR-10-images/")
+    made = D.prepare_data(tmp_path / "data", tmp_path / "copy.zip")
+    arrays = D.load_cifar10(tmp_path / "data")
+    for key in expected:
+        assert np.array_equal(getattr(arrays, key), expected[key]), key
+    record = json.loads((tmp_path / "data" / "cifar10.json").read_text())
+    assert record == made and record["format"] == "zip of image folders" and record["train_images"] == 20
+    assert record["source_sha256"] == hashlib.sha256((tmp_path / "copy.zip").read_bytes()).hexdigest()
+    assert record["npz_sha256"] == hashlib.sha256((tmp_path / "data" / "cifar10.npz").read_bytes()).hexdigest()
+    before = (tmp_path / "data" / "cifar10.npz").read_bytes()
+    with pytest.raises(LtError, match="exists already; pass --force"):
+        D.prepare_data(tmp_path / "data", tmp_path / "copy.zip")
+    assert (tmp_path / "data" / "cifar10.npz").read_bytes() == before
+
+
+def test_data_from_the_official_archive(tmp_path):
+    """cifar-10-python.tar.gz's pickles (CHW rows of 3072 bytes) become HWC images in batch order."""
+    import io
+    import tarfile
+
+    rng = np.random.RandomState(1)
+    batches = {f"data_batch_{i}": rng.randint(0, 256, (3, 3072)).astype(np.uint8) for i in range(1, 6)}
+    batches["test_batch"] = rng.randint(0, 256, (2, 3072)).astype(np.uint8)
+    with tarfile.open(tmp_path / "cifar-10-python.tar.gz", "w:gz") as tar:
+        for name, rows in batches.items():
+            blob = pickle.dumps({"data": rows, "labels": list(range(len(rows)))})
+            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+            info.size = len(blob)
+            tar.addfile(info, io.BytesIO(blob))
+    D.prepare_data(tmp_path / "data", tmp_path / "cifar-10-python.tar.gz")
+    arrays = D.load_cifar10(tmp_path / "data")
+    first = batches["data_batch_1"][0].reshape(3, 32, 32).transpose(1, 2, 0)
+    assert np.array_equal(arrays.train_x[0], first) and arrays.train_y.tolist() == [0, 1, 2] * 5
+    assert arrays.test_x.shape == (2, 32, 32, 3) and arrays.test_y.tolist() == [0, 1]
+
+
+@pytest.mark.parametrize("args, message", [
+    ([], "say where CIFAR-10 comes from: --download"),
+    (["--from", "nothing.zip"], "no file at nothing.zip"),
+    (["--from", "notes.txt"], "is neither a zip, a folder nor a .tar.gz"),
+    (["--from", "half.zip"], "half.zip has no images under train/airplane/"),
+])
+def test_bad_data_input_is_one_line(tmp_path, args, message):
+    import subprocess
+    import sys
+    import zipfile
+
+    (tmp_path / "notes.txt").write_text("not data\n")
+    with zipfile.ZipFile(tmp_path / "half.zip", "w") as z:
+        z.writestr("readme.txt", "no images")
+    rc = subprocess.run([sys.executable, "-m", "lt_lib", "data", *args, "--data-root", str(tmp_path / "d")],
+                        cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert rc.returncode == 2 and rc.stderr.count("\n") == 1 and message in rc.stderr, rc.stderr
+    assert not (tmp_path / "d").exists()

@@ -67,12 +67,46 @@ def test_runs_not_finished_are_not_counted():
 def test_summary_csv_has_one_row_per_experiment_ratio_profile(hand_made):
     write_summary_csv(hand_made)
     csv = pd.read_csv(hand_made / "summary.csv")
-    assert list(csv.columns[:8]) == ["experiment", "imbalance", "profile", "n", "seeds", "mean", "std",
+    assert list(csv.columns[:9]) == ["experiment", "imbalance", "profile", "setting", "n", "seeds", "mean", "std",
                                      "best_epoch_mean"]
     assert len(csv) == 3
     quick = csv[(csv.experiment == "ce") & (csv.profile == "quick")].iloc[0]
     assert (quick["n"], quick["mean"], quick["std"]) == (3, 73.0, 3.61)
     assert ResultsStore(hand_made).summaries()[0]["run_id"]  # the csv does not disturb the store
+
+
+def test_old_settings_are_never_pooled_and_a_seed_counts_once(hand_made):
+    """ce quick seed 0 is stored twice more under two older settings (folders run_id@hash): the csv keeps
+    the current setting's three seeds (n = 3) and gives each older setting its own labelled row; smoke
+    runs never enter it. A notebook's table shows the current setting alone."""
+    import json
+
+    from lt_lib.experiments import config_hash
+
+    for lr, overall in ((0.05, 10.0), (0.2, 20.0)):
+        cfg = resolve("ce", 100, "quick", 0)
+        config = {**cfg.to_dict(), "lr": lr}
+        folder = hand_made / f"{cfg.run_id}@{config_hash(config)}"
+        folder.mkdir()
+        summary = {**ResultsStore(hand_made).read(cfg.run_id), "config": config,
+                   "final": {"overall": overall, "many": 0.0, "medium": 0.0, "few": 0.0}}
+        (folder / "summary.json").write_text(json.dumps(summary))
+    stored(ResultsStore(hand_made), "ce", 100, 0, "smoke", 99.0)
+    write_summary_csv(hand_made)
+    csv = pd.read_csv(hand_made / "summary.csv")
+    ce = csv[(csv.experiment == "ce") & (csv.profile == "quick")].set_index("mean")
+    assert sorted(ce.index) == [10.0, 20.0, 73.0]
+    assert ce.loc[73.0, "setting"] == "current" and ce.loc[73.0, "n"] == 3 and ce.loc[73.0, "seeds"] == "0 1 2"
+    assert (ce.loc[[10.0, 20.0], "setting"] == "old setting").all() and (ce.loc[[10.0, 20.0], "n"] == 1).all()
+    assert "smoke" not in set(csv.profile)
+    twice = pd.DataFrame([{"experiment": "ce", "imbalance": 100.0, "profile": "quick", "seed": 0, "status": "completed",
+                           "overall": v, "many": v, "medium": v, "few": v, "best_overall": v, "setting": "current",
+                           "setting_hash": "h"} for v in (60.0, 62.0)])
+    row = aggregate(twice).iloc[0]
+    assert row["n"] == 1 and row["overall_mean"] == 60.0 and math.isnan(row["overall_std"])
+    nb = Notebook(profile="quick", device="cpu", data_root=hand_made, results_dir=hand_made, figures_dir=hand_made,
+                  runs_dir=hand_made, seeds=(0, 1, 2), retrain=False, train_missing=False)
+    assert nb.compare(nb.runs(["ce"], ratios=[100], train=False)).iloc[0]["ours (final epoch)"] == "73.00 ± 3.61 (n=3)"
 
 
 def test_compare_pools_seeds_and_shows_partial_sets(hand_made):
@@ -143,7 +177,8 @@ def test_dry_run_lists_exactly_the_missing_runs_headline_first(tmp_path, capsys)
     listed = [line.split()[0] for line in lines[plan + 1:]]
     # seed 0 first; within seed 1 the headline model7 before model4
     assert listed == ["model4-ir100-s0-smoke", "model7-ir100-s1-smoke", "model4-ir100-s1-smoke"]
-    assert all("(measured)" in line for line in lines[plan + 1:])  # no run of them stored here: measured
+    # nothing of them recorded here: measured now, saying under what load
+    assert all("(measured now, load average" in line for line in lines[plan + 1:])
     assert not (tmp_path / "out").exists() and not (tmp_path / "results" / "model4-ir100-s0-smoke").exists()
 
 
@@ -160,3 +195,37 @@ def test_seeds_of_different_profiles_are_never_pooled(tmp_path):
     assert runs["profile"].tolist() == ["full", "quick", "quick"]
     row = nb.compare(runs).iloc[0]
     assert row["ours (final epoch)"] == 80.0 and row["status"] == "completed (1 of 3 seeds)"
+
+
+def test_one_plan_gets_one_estimate_in_the_dry_run_the_report_and_the_notebook(tmp_path, capsys):
+    """The same missing run is estimated alike by the dry run, report's closing summary and the
+    how-to-run box: from the recorded run of the same experiment on a CPU, never from a smoke run."""
+    from lt_lib.report import _print_missing
+    from lt_lib.timing import duration
+
+    store = ResultsStore(tmp_path / "results")
+    cfg = stored(store, "reslt-a0.95", 100, 0, "full", 70.0)
+    summary = store.read(cfg.run_id)
+    summary["data"] = {"train_images": 12406}
+    summary["provenance"] = {"device": "cpu:Some CPU x1 threads", "wall_seconds": 200 * 12406 / 300 + 200 * 10.0,
+                             "train_images_per_second": 300.0, "resumed_at_epochs": [],
+                             "engine": {"precision": "fp32"}}
+    store.write(summary, [], force=True)
+    smoke = stored(store, "reslt-a0.95", 100, 1, "smoke", 10.0)  # a smoke run, 100x faster: never the basis
+    s = store.read(smoke.run_id)
+    s["provenance"] = {**summary["provenance"], "train_images_per_second": 30000.0}
+    s["config"]["source"] = "synthetic"
+    store.write(s, [], force=True)
+    quick = resolve("reslt-a0.95", 100, "quick")
+    expected = quick.epochs * 12406 / 300 + (quick.epochs // 2) * 10.0  # 30 epochs, 15 evaluations
+
+    run_report("quick", ["02"], device="cpu", results_dir=tmp_path / "results", out=tmp_path / "out", dry_run=True)
+    dry = capsys.readouterr().out
+    assert f"{quick.run_id:<44} ~{duration(expected):>8}  ({cfg.run_id})" in dry
+
+    nb = Notebook(profile="quick", device="cpu", data_root=tmp_path, results_dir=tmp_path / "results",
+                  figures_dir=tmp_path, runs_dir=tmp_path, seeds=(0,), retrain=False, train_missing=False)
+    assert f"| `reslt-a0.95` ratio 100 | not measured yet | ~{duration(expected)} |" in nb.how_to_run(["reslt-a0.95"])
+    _print_missing([project_root() / "notebooks" / "02_reslt_baseline.ipynb"], (0,), nb, __import__("torch").device("cpu"),
+                   "quick")
+    assert f"missing 1 quick-profile run(s); on a CPU about {duration(expected)}" in capsys.readouterr().out
