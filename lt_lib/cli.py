@@ -10,9 +10,9 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import sys  # noqa: E402
 
-from . import data as D
+from .learn import data as D
 from .errors import LtError
-from .experiments import EXPERIMENTS, PROFILES, resolve
+from .learn.experiments import EXPERIMENTS, PROFILES, resolve
 
 
 def _ratio(text: str) -> float:
@@ -60,7 +60,7 @@ def _threads(args) -> None:
 
 
 def cmd_train(args) -> int:
-    from .train import train  # torch-heavy imports only where needed
+    from .runs.train import train  # torch-heavy imports only where needed
 
     if args.download:
         import os
@@ -78,9 +78,9 @@ def cmd_train(args) -> int:
 def _ready(args, configs) -> tuple:
     """Before any work: the results and runs folders (the flags, else the defaults of ``run_folders``)
     writable and, for runs on real data, CIFAR-10 readable; one line and exit 2 otherwise."""
-    from .data import check_data
-    from .results import ensure_writable, run_folders
-    from .train import resolve_device
+    from .learn.data import check_data
+    from .runs.results import ensure_writable, run_folders
+    from .runs.train import resolve_device
 
     resolve_device(args.device)  # a wrong device name is the first thing to say
     profiles = {c.profile for c in configs}
@@ -93,7 +93,7 @@ def _ready(args, configs) -> tuple:
 
 
 def cmd_train_many(args) -> int:
-    from .parallel import train_many
+    from .runs.parallel import train_many
 
     configs = [resolve(name, ratio, args.profile, seed, epochs=args.epochs)
                for seed in args.seeds for name in args.experiments for ratio in args.imbalance]
@@ -107,7 +107,7 @@ def cmd_train_many(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from .bench import run_bench
+    from .runs.bench import run_bench
 
     _threads(args)
     run_bench(args.device, args.data_root, args.steps, args.warmup, args.workers, _engine_options(args), args.runs,
@@ -116,7 +116,7 @@ def cmd_bench(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .report import run_report
+    from .course.report import run_report
 
     _threads(args)
     outcomes = run_report(args.profile, args.notebooks, args.device, args.out, args.seeds,
@@ -128,18 +128,18 @@ def cmd_report(args) -> int:
 
 
 def cmd_site(args) -> int:
-    from .site import build_site
+    from .course.site import build_site
 
     print(build_site(args.executed, args.results, args.figures, site_dir=args.site, notebooks_dir=args.notebooks))
     return 0
 
 
 def cmd_lease(args) -> int:
-    from .lease import run_lease
+    from .runs.lease import run_lease
 
     _threads(args)
-    from .data import check_data
-    from .results import run_folders
+    from .learn.data import check_data
+    from .runs.results import run_folders
 
     results, runs = run_folders(args.profile, args.results, args.runs)
     if args.profile != "smoke":
@@ -150,9 +150,9 @@ def cmd_lease(args) -> int:
 
 
 def cmd_import(args) -> int:
-    from .lease import import_bundle
+    from .runs.lease import import_bundle
 
-    from .results import run_folders
+    from .runs.results import run_folders
 
     results, runs = run_folders(None, args.results, args.runs)
     import_bundle(args.bundle, results, runs)
@@ -160,7 +160,7 @@ def cmd_import(args) -> int:
 
 
 def cmd_data(args) -> int:
-    from .data import prepare_data
+    from .learn.data import prepare_data
 
     if args.download:
         print(f"downloading CIFAR-10 into {args.data_root or 'data'} ...", flush=True)
@@ -174,7 +174,7 @@ def cmd_data(args) -> int:
 
 
 def cmd_pack_data(args) -> int:
-    from .data import PACK_NAME, RECORD_NAME, default_data_root, pack_jpeg
+    from .learn.data import PACK_NAME, RECORD_NAME, default_data_root, pack_jpeg
 
     out = args.out
     if out.endswith("/") or (not out.endswith(".npz")):

@@ -10,8 +10,8 @@ REAL_DATA = Path(os.environ.get("LT_DATA", ROOT / "data")) / "cifar10.npz"
 @pytest.fixture(scope="session")
 def smoke_ce(tmp_path_factory):
     """One smoke-profile ce run at ratio 10, shared by tests that only read its outputs."""
-    from lt_lib.experiments import resolve
-    from lt_lib.train import train
+    from lt_lib.learn.experiments import resolve
+    from lt_lib.runs.train import train
 
     base = tmp_path_factory.mktemp("smoke_ce")
     cfg = resolve("ce", 10, "smoke")

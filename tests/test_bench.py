@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from lt_lib import data as D
-from lt_lib.experiments import EXPERIMENTS, resolve
+from lt_lib.learn import data as D
+from lt_lib.learn.experiments import EXPERIMENTS, resolve
 from test_cli import cli
 
 KEYS = {"reference_images_per_s", "engine_images_per_s", "bound_images_per_s", "ratio_vs_reference",
@@ -64,7 +64,7 @@ def test_train_many_runs_in_parallel_processes_and_skips_stored_runs(tmp_path):
 
 
 def test_a_timed_window_counts_its_images():
-    from lt_lib.bench import timed_engine_window
+    from lt_lib.runs.bench import timed_engine_window
 
     cfg = resolve("ce", 100, "smoke")
     start, end, images = timed_engine_window(cfg, "cpu", None, {}, 3, 1)
@@ -78,8 +78,8 @@ def test_the_default_cpu_training_path_is_close_to_float64():
     float64 (measured here: 1.0e-3; channels_last on this CPU: 2e-2)."""
     import torch
 
-    from lt_lib.bench import gradient_error_vs_float64
-    from lt_lib.train import load_data
+    from lt_lib.runs.bench import gradient_error_vs_float64
+    from lt_lib.runs.train import load_data
 
     cfg = resolve("reslt-a0.95-aa-ls", 100, "smoke")
     err = gradient_error_vs_float64(cfg, load_data(cfg), torch.contiguous_format, images=16)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from lt_lib import data as D
+from lt_lib.learn import data as D
 from lt_lib.errors import LtError
 
 from conftest import REAL_DATA, ROOT

@@ -4,13 +4,13 @@ import csv
 import pytest
 import torch
 
-import lt_lib.engine as E
-from lt_lib import data as D
-from lt_lib.augment import Augmenter
+import lt_lib.runs.engine as E
+from lt_lib.learn import data as D
+from lt_lib.learn.augment import Augmenter
 from lt_lib.errors import LtError
-from lt_lib.experiments import resolve
-from lt_lib.exits import inference_exits, predict_with_exits
-from lt_lib.train import build_loss, build_model, load_data, train
+from lt_lib.learn.experiments import resolve
+from lt_lib.learn.exits import inference_exits, predict_with_exits
+from lt_lib.runs.train import build_loss, build_model, load_data, train
 
 CPU = torch.device("cpu")
 
@@ -180,7 +180,7 @@ def test_cuda_graphs_are_asked_for_only_where_there_is_cuda():
 def test_a_captured_step_falls_back_to_the_eager_step_with_one_line(monkeypatch, capsys):
     """Where capturing fails (here: no CUDA), the step is run eagerly, the reason said once, and every
     later step is eager: nothing of the run is lost."""
-    from lt_lib.step import CAPTURE_WARMUP_STEPS, CapturedStep
+    from lt_lib.runs.step import CAPTURE_WARMUP_STEPS, CapturedStep
 
     calls = []
 

@@ -1,9 +1,9 @@
 import pytest
 
-from lt_lib.data import OFFICIAL_BRANCH_CLASSES, REPORT_BRANCH_CLASSES, long_tail_counts
+from lt_lib.learn.data import OFFICIAL_BRANCH_CLASSES, REPORT_BRANCH_CLASSES, long_tail_counts
 from lt_lib.errors import LtError
-from lt_lib.experiments import EXPERIMENTS, PROFILES, resolve
-from lt_lib.train import build_loss, build_model
+from lt_lib.learn.experiments import EXPERIMENTS, PROFILES, resolve
+from lt_lib.runs.train import build_loss, build_model
 
 
 @pytest.mark.parametrize("name", list(EXPERIMENTS))

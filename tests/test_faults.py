@@ -16,9 +16,9 @@ import torch
 
 from conftest import ROOT
 from lt_lib.errors import LtError
-from lt_lib.experiments import resolve
-from lt_lib.results import ResultsStore
-from lt_lib.train import load_weights, train
+from lt_lib.learn.experiments import resolve
+from lt_lib.runs.results import ResultsStore
+from lt_lib.runs.train import load_weights, train
 from test_cli import cli
 
 SMOKE = ["--profile", "smoke", "--epochs", "1", "--quiet"]

@@ -5,13 +5,13 @@ import math
 import pytest
 import torch
 
-import lt_lib.train as T
-from lt_lib import data as D
-from lt_lib.augment import Augmenter
-from lt_lib.exits import confidence, train_exits
-from lt_lib.experiments import EXPERIMENTS, resolve
-from lt_lib.reference import CALIBRATION, SELECTION, paper_overall, published
-from lt_lib.results import registry_setting
+import lt_lib.runs.train as T
+from lt_lib.learn import data as D
+from lt_lib.learn.augment import Augmenter
+from lt_lib.learn.exits import confidence, train_exits
+from lt_lib.learn.experiments import EXPERIMENTS, resolve
+from lt_lib.learn.reference import CALIBRATION, SELECTION, paper_overall, published
+from lt_lib.runs.results import registry_setting
 
 
 def test_confidence_is_judged_on_the_logits_the_loss_trains():

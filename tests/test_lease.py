@@ -6,10 +6,10 @@ import tarfile
 import pytest
 
 from lt_lib.errors import LtError
-from lt_lib.experiments import resolve
-from lt_lib.lease import BUNDLE_LIMIT, import_bundle, reserve_seconds, run_lease
-from lt_lib.parallel import train_packed
-from lt_lib.train import train
+from lt_lib.learn.experiments import resolve
+from lt_lib.runs.lease import BUNDLE_LIMIT, import_bundle, reserve_seconds, run_lease
+from lt_lib.runs.parallel import train_packed
+from lt_lib.runs.train import train
 from test_cli import cli
 
 
@@ -148,7 +148,7 @@ def test_a_lease_skips_the_ratios_its_data_does_not_hold(tmp_path):
     says so up front and trains the rest."""
     import numpy as np
 
-    from lt_lib import data as D
+    from lt_lib.learn import data as D
 
     # a packed file of synthetic JPEGs: every image of ratios 100, 50 and 10 present, ratio 1's missing
     folder = tmp_path / "data"

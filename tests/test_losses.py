@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from lt_lib.errors import LtError
-from lt_lib.losses import CrossEntropy, ResLTLoss
+from lt_lib.learn.losses import CrossEntropy, ResLTLoss
 
 
 def ce(z, t):
@@ -84,14 +84,14 @@ RATIO_100 = [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50]
 
 
 def test_ldam_margins_at_ratio_100():
-    from lt_lib.losses import ldam_margins
+    from lt_lib.learn.losses import ldam_margins
 
     expected = [0.158, 0.180, 0.204, 0.232, 0.264, 0.300, 0.341, 0.387, 0.440, 0.500]
     assert ldam_margins(RATIO_100).tolist() == pytest.approx(expected, abs=5e-4)
 
 
 def test_drw_weights_at_ratio_100():
-    from lt_lib.losses import drw_weights
+    from lt_lib.learn.losses import drw_weights
 
     expected = [0.0506, 0.0769, 0.1211, 0.1950, 0.3188, 0.5246, 0.8683, 1.4426, 2.4092, 3.9927]
     w = drw_weights(RATIO_100)
@@ -99,7 +99,7 @@ def test_drw_weights_at_ratio_100():
 
 
 def test_ldam_loss_by_hand():
-    from lt_lib.losses import LDAMLoss
+    from lt_lib.learn.losses import LDAMLoss
 
     loss = LDAMLoss([100, 1], max_margin=0.5, s=2.0)  # margins: 0.5 / 100^(1/4) * 1 ... -> [0.158, 0.5]
     m0 = 0.5 * (100 ** -0.25) / (1 ** -0.25)
@@ -112,8 +112,8 @@ def test_ldam_loss_by_hand():
 
 
 def test_simulated_reslt_weights_count_nested_membership():
-    from lt_lib.data import REPORT_BRANCH_CLASSES
-    from lt_lib.losses import simulated_reslt_weights
+    from lt_lib.learn.data import REPORT_BRANCH_CLASSES
+    from lt_lib.learn.losses import simulated_reslt_weights
 
     assert simulated_reslt_weights(*REPORT_BRANCH_CLASSES).tolist() == [1, 1, 1, 2, 2, 2, 3, 3, 3, 3]
 
@@ -123,8 +123,8 @@ def _ce(z, y):
 
 
 def test_exit_loss_with_one_exit_is_the_plain_loss():
-    from lt_lib.data import REPORT_BRANCH_CLASSES
-    from lt_lib.losses import ExitLoss
+    from lt_lib.learn.data import REPORT_BRANCH_CLASSES
+    from lt_lib.learn.losses import ExitLoss
 
     torch.manual_seed(0)
     z, y = torch.randn(16, 10), torch.randint(0, 10, (16,))
@@ -137,7 +137,7 @@ def test_exit_loss_with_one_exit_is_the_plain_loss():
 
 
 def test_exit_loss_routed_and_accumulated_by_hand():
-    from lt_lib.losses import ExitLoss
+    from lt_lib.learn.losses import ExitLoss
 
     y = torch.tensor([0, 1])
     confident_right = torch.tensor([[9.0, 0.0], [0.0, 9.0]])  # both samples leave at exit 0 (correct, confident)
@@ -157,7 +157,7 @@ def test_exit_loss_routed_and_accumulated_by_hand():
 
 
 def test_simulated_weights_and_drw_weights_in_the_exit_loss():
-    from lt_lib.losses import ExitLoss
+    from lt_lib.learn.losses import ExitLoss
 
     z, y = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 2.0]]), torch.tensor([0, 1, 2])
     per = [ce(z[i].tolist(), i) for i in range(3)]
@@ -171,7 +171,7 @@ def test_simulated_weights_and_drw_weights_in_the_exit_loss():
 
 
 def test_mixup_mixes_the_losses_and_judges_exits_by_the_dominant_label():
-    from lt_lib.losses import ExitLoss
+    from lt_lib.learn.losses import ExitLoss
 
     z, y_a, y_b = torch.tensor([[0.0, 9.0]]), torch.tensor([0]), torch.tensor([1])
     loss_fn = ExitLoss(_ce, [False, False], "routed", 0.5)

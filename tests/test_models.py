@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from lt_lib.errors import LtError
-from lt_lib.models import ResNet32, count_parameters, fused_logits
+from lt_lib.learn.models import ResNet32, count_parameters, fused_logits
 
 
 def backbone_params(w0, w1, w2, blocks=5):

@@ -3,8 +3,8 @@ import nbformat
 import pytest
 
 from lt_lib.errors import LtError
-from lt_lib.notebook import Notebook, setup
-from lt_lib.report import find_notebooks, run_report
+from lt_lib.course.notebook import Notebook, setup
+from lt_lib.course.report import find_notebooks, run_report
 
 
 def notebook_at(base, **kw):
@@ -34,15 +34,15 @@ def test_auto_shows_the_full_run_where_stored_else_quick_and_labels_old_settings
     current one exists, and says so."""
     import json
 
-    from lt_lib.experiments import resolve
-    from lt_lib.results import ResultsStore
+    from lt_lib.learn.experiments import resolve
+    from lt_lib.runs.results import ResultsStore
 
     store = ResultsStore(tmp_path / "results")
 
     def put(experiment, profile, overall, **changed):
         cfg = resolve(experiment, 100, profile)
         config = {**cfg.to_dict(), **changed}
-        from lt_lib.experiments import config_hash
+        from lt_lib.learn.experiments import config_hash
         folder = cfg.run_id + (f"@{config_hash(config)}" if changed else "")
         s = {"run_id": cfg.run_id, "experiment": experiment, "imbalance": 100.0, "seed": 0, "profile": profile,
              "status": "completed", "epochs_completed": cfg.epochs, "config": config,

@@ -1,9 +1,9 @@
 """Every registry entry trains in the smoke profile and writes a complete summary."""
 import pytest
 
-from lt_lib.experiments import EXPERIMENTS, resolve
-from lt_lib.exits import SWEEP_THRESHOLDS
-from lt_lib.train import train
+from lt_lib.learn.experiments import EXPERIMENTS, resolve
+from lt_lib.learn.exits import SWEEP_THRESHOLDS
+from lt_lib.runs.train import train
 
 
 @pytest.mark.parametrize("name", list(EXPERIMENTS))

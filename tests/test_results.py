@@ -3,8 +3,8 @@ import json
 import pytest
 
 from lt_lib.errors import LtError
-from lt_lib.experiments import config_hash
-from lt_lib.results import ResultsStore, load_results
+from lt_lib.learn.experiments import config_hash
+from lt_lib.runs.results import ResultsStore, load_results
 
 
 def summary(run_id="ce-ir100-s0-quick", lr=0.1, overall=50.0):
@@ -39,7 +39,7 @@ def test_a_different_config_is_never_overwritten_without_force(tmp_path):
 
 
 def test_hashes_cover_only_settings_that_differ_from_the_defaults():
-    from lt_lib.experiments import TrainConfig, resolve
+    from lt_lib.learn.experiments import TrainConfig, resolve
 
     cfg = resolve("reslt-a0.95", 100, "quick")
     stored = cfg.to_dict()

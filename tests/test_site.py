@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from lt_lib.report import run_report
-from lt_lib.site import build_site
+from lt_lib.course.report import run_report
+from lt_lib.course.site import build_site
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 

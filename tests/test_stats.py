@@ -7,12 +7,13 @@ import nbformat
 import pandas as pd
 import pytest
 
-from lt_lib.experiments import EXPERIMENTS, GAP_VARIANTS, resolve
-from lt_lib.notebook import Notebook, project_root
-from lt_lib.reference import PAPER_BASELINES, REFERENCE, lookup, paper_overall
-from lt_lib.report import HEADLINE, NOTEBOOK_RUNS, run_report
-from lt_lib.results import ResultsStore
-from lt_lib.stats import aggregate, mean_std, write_summary_csv
+from lt_lib.learn.experiments import EXPERIMENTS, GAP_VARIANTS, resolve
+from lt_lib.course.notebook import Notebook, project_root
+from lt_lib.learn.reference import PAPER_BASELINES, REFERENCE, lookup, paper_overall
+from lt_lib.course.report import run_report
+from lt_lib.learn.experiments import HEADLINE, NOTEBOOK_RUNS
+from lt_lib.runs.results import ResultsStore
+from lt_lib.runs.stats import aggregate, mean_std, write_summary_csv
 
 
 def stored(store, experiment, ratio, seed, profile, overall, status="completed"):
@@ -38,7 +39,7 @@ def hand_made(tmp_path):
 
 
 def test_mean_std_and_n_per_experiment_ratio_and_profile(hand_made):
-    from lt_lib.results import load_results
+    from lt_lib.runs.results import load_results
 
     table = aggregate(load_results(hand_made)).set_index(["experiment", "profile"])
     ce = table.loc[("ce", "quick")]
@@ -81,7 +82,7 @@ def test_old_settings_are_never_pooled_and_a_seed_counts_once(hand_made):
     runs never enter it. A notebook's table shows the current setting alone."""
     import json
 
-    from lt_lib.experiments import config_hash
+    from lt_lib.learn.experiments import config_hash
 
     for lr, overall in ((0.05, 10.0), (0.2, 20.0)):
         cfg = resolve("ce", 100, "quick", 0)
@@ -148,7 +149,7 @@ def test_gap_variants_move_exactly_one_setting_to_the_reports():
 def test_notebook_runs_match_the_notebooks():
     """What report --train trains for a notebook is what the notebook shows: its nb.runs calls (lists
     written out, or named in the same notebook) and, for the calibration notebook, nb.calibration()."""
-    from lt_lib.reference import CALIBRATION, published
+    from lt_lib.learn.reference import CALIBRATION, published
 
     call = re.compile(r"nb\.runs\((\[[^\]]*\]|[A-Z_0-9]+),\s*ratios=\[([^\]]*)\]\)")
     assign = re.compile(r"^([A-Z_0-9]+) = (\[[^\]]*\])", re.M)
@@ -200,8 +201,8 @@ def test_seeds_of_different_profiles_are_never_pooled(tmp_path):
 def test_one_plan_gets_one_estimate_in_the_dry_run_the_report_and_the_notebook(tmp_path, capsys):
     """The same missing run is estimated alike by the dry run, report's closing summary and the
     how-to-run box: from the recorded run of the same experiment on a CPU, never from a smoke run."""
-    from lt_lib.report import _print_missing
-    from lt_lib.timing import duration
+    from lt_lib.course.report import _print_missing
+    from lt_lib.runs.timing import duration
 
     store = ResultsStore(tmp_path / "results")
     cfg = stored(store, "reslt-a0.95", 100, 0, "full", 70.0)

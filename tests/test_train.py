@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-import lt_lib.train as T
+import lt_lib.runs.train as T
 from lt_lib.errors import LtError
-from lt_lib.experiments import resolve
+from lt_lib.learn.experiments import resolve
 
 
 def test_learning_rate_schedule_full_and_quick():

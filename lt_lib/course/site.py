@@ -14,7 +14,7 @@ import re
 import shutil
 from pathlib import Path
 
-from .errors import LtError
+from ..errors import LtError
 
 STYLE = """body{font-family:system-ui,sans-serif;max-width:980px;margin:2em auto;padding:0 1em;color:#222}
 h1{margin-bottom:.2em}.phase{border-top:1px solid #ddd;padding:1em 0;display:grid;grid-template-columns:1fr 360px;gap:1.5em}

@@ -8,9 +8,9 @@ import time
 
 import torch
 
-from . import data as D
-from .augment import Augmenter
-from .experiments import TrainConfig
+from ..learn import data as D
+from ..learn.augment import Augmenter
+from ..learn.experiments import TrainConfig
 from .loop import train_epoch
 from .results import ResultsStore
 from .step import TrainStep

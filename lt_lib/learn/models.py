@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .errors import LtError
+from ..errors import LtError
 
 BRANCH_STYLES = ("bn", "conv", "split")
 HEADS = ("linear", "cosine", "reslt")

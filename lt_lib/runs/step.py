@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import torch
 
-from . import data as D
+from ..learn import data as D
 from .engine import Engine, fp32
-from .models import fused_logits
+from ..learn.models import fused_logits
 
 CAPTURE_WARMUP_STEPS = 3  # eager steps before capturing a shape (allocator, cuDNN and momentum buffers settle)
 
@@ -177,3 +177,8 @@ class CapturedStep:
             return self.step(idx, draws, weight)
         self.graphs[size], self.inputs[size] = graph, static
         graph.replay()  # capturing ran nothing: this is the step itself
+
+
+def as_run(step: TrainStep, engine: Engine):
+    """The step as ``engine`` runs it: captured as CUDA graphs when ``engine.graph``, else eager."""
+    return CapturedStep(step) if engine.graph else step

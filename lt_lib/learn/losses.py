@@ -8,7 +8,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .errors import LtError
+from ..errors import LtError
 from .models import fused_logits
 
 BRANCH_NORMS = ("per_branch", "pooled")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .errors import LtError
+from ..errors import LtError
 
 try:
     import fcntl
@@ -191,7 +191,7 @@ class ResultsStore:
         """Before a run of the registry's current setting is written where a run of an older setting
         of the same entry is stored: move the old one to ``<run_id>@<its hash>`` (it stays readable and
         shown as "old setting"); returns where it went, or None when there was nothing to move."""
-        from .experiments import config_hash
+        from ..learn.experiments import config_hash
 
         old = self.read(run_id)
         if old is None or config_hash(old["config"]) == config_hash(config):
@@ -207,7 +207,7 @@ class ResultsStore:
 
     def stored_hash(self, run_id: str) -> str | None:
         """The config hash of a stored run, recomputed from its recorded config."""
-        from .experiments import config_hash
+        from ..learn.experiments import config_hash
 
         old = self.read(run_id)
         return config_hash(old["config"]) if old else None
@@ -282,7 +282,7 @@ def registry_setting(summary: dict) -> str:
     """``current`` when a stored run's config is what the registry gives for it today, ``old setting``
     when the registry's entry has changed since (the run stays readable and is shown labelled), or
     ``not in the registry``."""
-    from .experiments import EXPERIMENTS, PROFILES, config_hash, resolve
+    from ..learn.experiments import EXPERIMENTS, PROFILES, config_hash, resolve
 
     if summary.get("experiment") not in EXPERIMENTS or summary.get("profile") not in PROFILES:
         return "not in the registry"
@@ -299,7 +299,7 @@ def registry_setting(summary: dict) -> str:
 def setting_hash(config: dict) -> str:
     """The hash of a run's setting: its config without the seed, so that the seeds of one setting share
     it and runs of different settings never do."""
-    from .experiments import config_hash
+    from ..learn.experiments import config_hash
 
     return config_hash({k: v for k, v in config.items() if k != "seed"})
 

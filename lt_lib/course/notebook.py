@@ -23,10 +23,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from .experiments import PROFILES, get_profile, resolve
-from .reference import SELECTION, lookup, paper_overall
-from .results import RESULT_COLUMNS, ResultsStore, load_results, project_root
-from .stats import FINISHED, aggregate, mean_std
+from ..learn.experiments import PROFILES, get_profile, resolve
+from ..learn.reference import SELECTION, lookup, paper_overall
+from ..runs.results import RESULT_COLUMNS, ResultsStore, load_results, project_root
+from ..runs.stats import FINISHED, aggregate, mean_std
 
 AUTO = "auto"  # the best stored profile per run: full, else quick
 
@@ -65,8 +65,8 @@ class Notebook:
     def train_profile(self) -> str:
         if self.profile != AUTO:
             return self.profile
-        from .report import default_train_profile
-        from .train import resolve_device
+        from ..runs.plan import default_train_profile
+        from ..runs.train import resolve_device
 
         return default_train_profile(resolve_device(self.device))
 
@@ -106,7 +106,7 @@ class Notebook:
         if todo:
             self._say_missing(todo)
             if self.train_missing:
-                from .train import train as train_run
+                from ..runs.train import train as train_run
 
                 for c in todo:
                     train_run(c, device=self.device, data_root=self.data_root, results_dir=self.results_dir,
@@ -136,7 +136,7 @@ class Notebook:
         return out
 
     def _say_missing(self, todo) -> None:
-        from .timing import default_precision, duration, recorded, run_estimate
+        from ..runs.timing import default_precision, duration, recorded, run_estimate
 
         speeds = recorded([self.results_dir])
         verb = "training them now (train_missing=True)" if self.train_missing else \
@@ -225,8 +225,8 @@ class Notebook:
         method: ours at the final and at the best epoch, the published one (a best epoch), the gap at
         like selection (best - published), and, once a full-profile ``ce-balanced`` run is stored, the
         data's cost (92.49 - its best epoch) and each gap after it."""
-        from .experiments import EXPERIMENTS
-        from .reference import CALIBRATION, published
+        from ..learn.experiments import EXPERIMENTS
+        from ..learn.reference import CALIBRATION, published
 
         rows = []
         stored = load_results(self.results_dir)
@@ -289,7 +289,7 @@ class Notebook:
         """The ``TrainConfig`` a stored run was trained with (its own, old setting or not)."""
         from dataclasses import fields
 
-        from .experiments import TrainConfig
+        from ..learn.experiments import TrainConfig
 
         stored = self.summary(run)["config"]
         names = {f.name: f for f in fields(TrainConfig)}
@@ -307,7 +307,7 @@ class Notebook:
         """The "how to run" box (Markdown): which profile, the commands, the measured minutes per run
         on a GPU and on a CPU (from the recorded runs' provenance), and what Run All does here.
         ``experiments`` are names (each at every ratio of ``ratios``) or (name, ratio) pairs."""
-        from .timing import default_precision, duration, recorded, run_estimate
+        from ..runs.timing import default_precision, duration, recorded, run_estimate
 
         speeds = recorded([self.results_dir])
         pairs = [p if isinstance(p, (tuple, list)) else (p, r) for p in experiments

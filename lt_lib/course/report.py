@@ -20,10 +20,10 @@ import sys
 import time
 from pathlib import Path
 
-from .errors import LtError
-from .experiments import GAP_VARIANTS, resolve
+from ..errors import LtError
+from ..runs.plan import default_train_profile, plan_runs, print_plan  # noqa: F401 (re-exported)
 from .notebook import project_root, setup
-from .results import ResultsStore
+from ..runs.results import ResultsStore
 
 
 def find_notebooks(folder: Path, wanted=None) -> list[Path]:
@@ -38,89 +38,6 @@ def find_notebooks(folder: Path, wanted=None) -> list[Path]:
     if unknown:
         raise LtError(f"no notebook numbered {', '.join(unknown)}; there are {', '.join(by_number)}")
     return [by_number[w.zfill(2)] for w in wanted]
-
-
-# The runs each notebook shows (and trains when asked to; a test checks these against the notebooks'
-# ``nb.runs`` calls). Notebook 09 gathers the other notebooks' runs and trains only the gap variants.
-NOTEBOOK_RUNS = {
-    "01": [("ce-balanced", (1,)), ("ce", (100, 10)), ("ldam-drw", (100, 10)), ("reslt-paper", (100, 50, 10)),
-           ("elf-ldam-drw", (100, 50, 10))],
-    "02": [("reslt-a0.95", (100,))],
-    "03": [("reslt-a0.9", (100,)), ("reslt-a0.95", (100,)), ("reslt-a0.99", (100,)), ("reslt-a0.995", (100,)),
-           ("reslt-a0.95-aa", (100,)), ("reslt-a0.95-aa-ls", (100, 50, 10)), ("reslt-paper", (100, 50, 10))],
-    "04": [("elf-ldam-drw", (100, 50, 10)), ("elf-ldam-drw-lr0.01", (100,))],
-    "05": [("model1", (100,)), ("model2", (100,)), ("model3", (100,))],
-    "06": [("model4", (100,)), ("model7", (100,))],
-    "07": [("model5", (100,)), ("model6", (100,)), ("model14", (100,)), ("model15", (50,)), ("model16", (10,))],
-    "08": [("model8", (100,)), ("model12", (50,)), ("model13", (10,)), ("model7", (100,))],
-    "09": [("reslt-a0.95-aa-ls", (100,)), ("reslt-paper", (100,)), *((name, (100,)) for name in GAP_VARIANTS)],
-}
-
-# Trained first, so that a short lease yields the report's headline comparisons before the rest.
-HEADLINE = ("reslt-a0.95-aa-ls", "elf-ldam-drw", "model7", "model14", "reslt-paper", "ce")
-
-
-def default_train_profile(device) -> str:
-    """What ``--train`` trains when no profile is named: the report's schedule on a GPU, the
-    CPU-sized look on a CPU (a full run there takes hours)."""
-    return "full" if getattr(device, "type", device) == "cuda" else "quick"
-
-
-def plan_runs(profile: str, notebooks=None, seeds=(0,), results_dir=None, device="cpu", retrain=False,
-              estimator=None, experiments=None, say=None, precision: str | None = None) -> list:
-    """The runs the chosen notebooks need that the results store lacks (or holds under an old
-    setting), in training order: seed by seed; within a seed the headline runs at ratio 100, then the
-    rest at 100, then the other ratios, each group cheapest first. ``experiments`` keeps only those.
-    ``estimator(cfg, device)`` gives (seconds, basis) (default: ``timing.run_estimate`` from the runs
-    recorded on this kind of device with ``precision`` (default: the engine's choice there), else a short
-    measurement here); ``say`` gets a line per run as soon as it is estimated.
-    Returns [(TrainConfig, seconds, basis)]."""
-    from .timing import default_precision, duration, recorded, run_estimate
-
-    wanted = [n[:2] for n in notebooks] if notebooks else list(NOTEBOOK_RUNS)
-    store = ResultsStore(results_dir)
-    configs = {}
-    for number in wanted:
-        for experiment, ratios in NOTEBOOK_RUNS.get(number, ()):
-            if experiments and experiment not in experiments:
-                continue
-            for ratio in ratios:
-                for seed in seeds:
-                    cfg = resolve(experiment, ratio, profile, seed)
-                    try:
-                        stored = store.stored_hash(cfg.run_id)
-                    except LtError:  # a damaged summary: train it again is the fix it names
-                        stored = None
-                    if retrain or stored != cfg.config_hash:
-                        configs[cfg.run_id] = cfg
-    if estimator is None:
-        speeds = recorded([results_dir or "results"])
-        kind = getattr(device, "type", str(device).split(":")[0])
-
-        def estimator(c, d):
-            return run_estimate(c, kind, speeds, precision or default_precision(kind, c.profile), measure_on=d)
-    timed = []
-    for c in configs.values():
-        seconds, basis = estimator(c, device)
-        timed.append((c, seconds, basis))
-        if say:
-            say(f"  {c.run_id:<44} ~{duration(seconds):>8}  ({basis})")
-
-    def order(item):
-        c, seconds, _ = item
-        group = 0 if (c.experiment in HEADLINE and c.imbalance == 100) else 1 if c.imbalance == 100 else 2
-        return c.seed, group, seconds
-
-    return sorted(timed, key=order)
-
-
-def print_plan(plan, device) -> None:
-    from .timing import duration
-
-    total = sum(s for _, s, _ in plan)
-    print(f"{len(plan)} run(s) to train, estimated {duration(total)} on {device} in this order:")
-    for cfg, seconds, basis in plan:
-        print(f"  {cfg.run_id:<44} ~{duration(seconds):>8}  ({basis})")
 
 
 def export_html(executed: Path) -> Path:
@@ -150,9 +67,9 @@ def run_report(profile: str | None = None, notebooks=None, device: str = "auto",
     planning it checks, failing in one line: those folders writable, CIFAR-10 readable where it is
     there (and present when real-data runs are to be trained), and every stored run readable (a
     damaged one stops the report unless ``skip_damaged``, which renders it shown as damaged)."""
-    from .data import check_data
-    from .results import ensure_writable, warn_once
-    from .train import resolve_device
+    from ..learn.data import check_data
+    from ..runs.results import ensure_writable, warn_once
+    from ..runs.train import resolve_device
 
     root = project_root()
     dev = resolve_device(device)
@@ -219,9 +136,9 @@ def run_report(profile: str | None = None, notebooks=None, device: str = "auto",
 
 
 def _train_plan(plan, dev, device, nb, retrain, jobs, engine) -> None:
-    from .parallel import train_many
-    from .timing import duration
-    from .train import train
+    from ..runs.parallel import train_many
+    from ..runs.timing import duration
+    from ..runs.train import train
 
     where = {"data_root": nb.data_root, "results_dir": nb.results_dir, "runs_dir": nb.runs_dir,
              "resume": not retrain, "force": retrain, "engine": engine}
@@ -270,7 +187,7 @@ def _execute(path: Path, out: Path, params: dict, progress: bool, html: bool, sh
 
 
 def _write_summary(results_dir: Path) -> None:
-    from .stats import write_summary_csv
+    from ..runs.stats import write_summary_csv
 
     try:
         write_summary_csv(results_dir)
@@ -281,7 +198,7 @@ def _write_summary(results_dir: Path) -> None:
 def _print_missing(paths, seeds, nb, dev, profile) -> None:
     """What the shown notebooks still miss, per profile, with the times of ``timing.run_estimate`` from the
     recorded runs (the figures the dry run and the notebooks' how-to-run boxes print)."""
-    from .timing import default_precision, duration, recorded, run_estimate
+    from ..runs.timing import default_precision, duration, recorded, run_estimate
 
     speeds = recorded([nb.results_dir])
     for prof in ([profile] if profile else ["full", "quick"]):

@@ -22,7 +22,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .errors import LtError
+from ..errors import LtError
 
 BUNDLE_LIMIT = 16 * 2**20
 MANIFEST = "lease.json"
@@ -86,9 +86,9 @@ def run_lease(budget: float, profile: str = "full", seeds=(0,), experiments=None
     """Train the report's missing runs for ``budget`` seconds of ``clock`` (from ``started``, default
     now), then write the bundle; returns its manifest. ``experiments`` restricts the plan."""
     from .engine import make_engine
-    from .experiments import get_experiment
+    from ..learn.experiments import get_experiment
     from .parallel import train_packed
-    from .report import plan_runs
+    from .plan import plan_runs
     from .results import ensure_writable, git_state
     from .timing import relative_cost
     from .train import device_name, load_data, resolve_device
@@ -184,7 +184,7 @@ def import_bundle(path, results_dir="results", runs_dir="runs", quiet: bool = Fa
     (another config under the same run id): one line names it. Returns what was done per run."""
     import torch
 
-    from .experiments import config_hash
+    from ..learn.experiments import config_hash
     from .results import ResultsStore, atomic_write, ensure_writable
     from .train import load_checkpoint
 

@@ -22,7 +22,7 @@ AVX2, no AMX; records in results/bench/, numbers in the README's "Speed"):
   batch shape and is not bit-equal to eager; on an H200 it took 42 s to compile, and 75-139 s for a
   first epoch with six runs sharing the card (../shared/runs/2026-11-28-h200), past the 15 s of warm-up a
   run may spend. So ``auto`` never compiles: on CUDA the whole training step is captured as a CUDA
-  graph instead (``graph``, see ``step.CapturedStep``), which removes the launch overhead that bounds a
+  graph instead (``graph``, see ``step.CapturedStep`` and ``step.as_run``), which removes the launch overhead that bounds a
   ResNet-32 step there, after three eager steps and a capture.
 """
 from __future__ import annotations
@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from .errors import LtError
+from ..errors import LtError
 
 PRECISIONS = ("auto", "fp32", "bf16")
 COMPILE = ("auto", "on", "off")
@@ -98,12 +98,6 @@ class Engine:
                 group["lr"].fill_(lr)
             else:
                 group["lr"] = lr
-
-    def step(self, step):
-        """The run's training step as this engine runs it: captured on CUDA when ``graph``."""
-        from .step import CapturedStep
-
-        return CapturedStep(step) if self.graph else step
 
     def describe(self) -> dict:
         return {**asdict(self), "device": str(self.device)}

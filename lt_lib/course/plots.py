@@ -6,7 +6,7 @@ import pandas as pd
 import seaborn as sns
 import torch
 
-from .data import CLASSES, SPLITS, long_tail_counts
+from ..learn.data import CLASSES, SPLITS, long_tail_counts
 
 SPLIT_COLOURS = {"many": "#4C72B0", "medium": "#DD8452", "few": "#C44E52"}
 METRIC_LABELS = {"test_overall": "overall", "test_many": "many", "test_medium": "medium", "test_few": "few"}

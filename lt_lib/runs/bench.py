@@ -22,14 +22,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import data as D
-from .augment import Augmenter
+from ..learn import data as D
+from ..learn.augment import Augmenter
 from .engine import cpu_has_fast_bf16, make_engine
-from .errors import LtError
-from .experiments import EXPERIMENTS, resolve
-from .exits import predict_with_exits
+from ..errors import LtError
+from ..learn.experiments import EXPERIMENTS, resolve
+from ..learn.exits import predict_with_exits
 from .loop import epoch_steps, evaluate
-from .step import TrainStep
+from .step import TrainStep, as_run
 from .timing import estimate_seconds
 from .train import build_loss, build_model, device_name, load_data, load_weights, resolve_device
 
@@ -119,8 +119,8 @@ class EngineLoop:
         model, forward, criterion, optimizer = _engine_setup(cfg, data, engine)
         self.cfg, self.data, self.g = cfg, data, torch.Generator().manual_seed(cfg.seed)
         self.augmenter = Augmenter(autoaugment=cfg.autoaugment) if augment else Augmenter(False, False)
-        self.step = engine.step(TrainStep(model, forward, criterion, optimizer, cfg, engine, data, self.augmenter,
-                                          3 if cfg.early_exits else 1))
+        self.step = as_run(TrainStep(model, forward, criterion, optimizer, cfg, engine, data, self.augmenter,
+                                     3 if cfg.early_exits else 1), engine)
         self._steps = None
 
     def steps(self):

@@ -20,7 +20,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 
 import torch
 
-from .errors import LtError
+from ..errors import LtError
 
 
 def _init_worker(threads: int) -> None:

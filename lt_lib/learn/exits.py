@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .errors import LtError
+from ..errors import LtError
 from .models import HEADS, ResNet32, fused_logits, make_head
 
 EXIT_HEADS = HEADS

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import torch
 
-from . import data as D
+from ..learn import data as D
 from .engine import Engine, make_engine
-from .experiments import TrainConfig
-from .exits import confidence, exit_flops, first_confident, threshold_sweep
+from ..learn.experiments import TrainConfig
+from ..learn.exits import confidence, exit_flops, first_confident, threshold_sweep
 from .step import draw
 
 

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from .augment import Augmenter
-from .errors import LtError
+from ..errors import LtError
 
 NUM_CLASSES = 10
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")

@@ -19,17 +19,17 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from . import data as D
-from .augment import Augmenter
+from ..learn import data as D
+from ..learn.augment import Augmenter
 from .engine import make_engine
-from .errors import LtError
-from .experiments import TrainConfig
-from .exits import EXIT_CONFIDENCES, EarlyExitResNet32
+from ..errors import LtError
+from ..learn.experiments import TrainConfig
+from ..learn.exits import EXIT_CONFIDENCES, EarlyExitResNet32
 from .loop import DivergenceMonitor, drive, epoch_steps, evaluate, exit_summary, learning_rate
-from .losses import ExitLoss, LDAMLoss, drw_weights
-from .models import ResNet32
+from ..learn.losses import ExitLoss, LDAMLoss, drw_weights
+from ..learn.models import ResNet32
 from .results import ResultsStore, atomic_write, damaged, ensure_writable, git_state, run_lock
-from .step import TrainStep
+from .step import TrainStep, as_run
 
 CHECKPOINT = "checkpoint.pt"
 FINAL_WEIGHTS = "final.pt"
@@ -208,7 +208,7 @@ class Run:
         generator = torch.Generator().manual_seed(cfg.seed)
         augmenter = Augmenter(autoaugment=cfg.autoaugment)
         num_exits = 3 if cfg.early_exits else 1
-        step = eng.step(TrainStep(model, forward, criterion, optimizer, cfg, eng, data, augmenter, num_exits))
+        step = as_run(TrainStep(model, forward, criterion, optimizer, cfg, eng, data, augmenter, num_exits), eng)
         monitor = DivergenceMonitor(cfg.collapse_patience)
         state = {"history": [], "best": {"overall": None, "epoch": None}, "epoch": 0, "wall_seconds": 0.0,
                  "train_seconds": 0.0, "train_images": 0, "started_at": _now(), "resumed_at": []}
