@@ -1,4 +1,5 @@
-"""Command line: ``python -m lt_lib {list,counts,train,train-many,report,site,bench,lease,import,data,pack-data}``.
+"""Command line: ``python -m lt_lib {list,counts,train,train-many,plan,report,site,bench,preflight,lease,import,
+predict,data,pack-data}``.
 Bad input ends with one line and exit code 2."""
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import sys  # noqa: E402
 
-from .learn import data as D
 from .errors import LtError
+from .learn import data as D
 from .learn.experiments import EXPERIMENTS, PROFILES, resolve
 
 
@@ -151,12 +152,67 @@ def cmd_lease(args) -> int:
 
 def cmd_import(args) -> int:
     from .runs.lease import import_bundle
-
     from .runs.results import run_folders
 
     results, runs = run_folders(None, args.results, args.runs)
     import_bundle(args.bundle, results, runs)
     return 0
+
+
+def cmd_preflight(args) -> int:
+    from .runs.preflight import run_preflight
+
+    outcomes = run_preflight(args.experiments, args.profile)
+    return 0 if all(o["ok"] for o in outcomes) else 1
+
+
+def cmd_plan(args) -> int:
+    from .runs.plan import run_cpu_plan
+
+    if args.jobs < 1 or args.threads < 1:
+        raise LtError(f"--jobs and --threads must be at least 1, got {args.jobs} and {args.threads}")
+    configs = [resolve("ce", 100, "full")]
+    results, runs = _ready(args, configs) if not args.list else run_folders_plain(args)
+    outcomes = run_cpu_plan(args.jobs, args.threads, args.device, results, runs, args.data_root, _engine_options(args),
+                            list_only=args.list)
+    return 0 if all(o["status"] != "failed" for o in outcomes) else 1
+
+
+def run_folders_plain(args):
+    from .runs.results import run_folders
+
+    return run_folders(None, args.results, args.runs)
+
+
+def cmd_readme(args) -> int:
+    from .course.tables import update_readme
+
+    changed = update_readme(args.readme, args.results)
+    print(f"{args.readme}: generated tables {'rewritten' if changed else 'already up to date'}")
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from .runs.results import ResultsStore, run_folders
+    from .runs.train import FINAL_WEIGHTS, predict_stored
+
+    _threads(args)
+    results, runs = run_folders(None, args.results, args.runs)
+    run_ids = args.run_ids
+    if not run_ids:  # every stored run that lacks them and has its weights here
+        store = ResultsStore(results)
+        run_ids = [s["_folder"] for s in store.summaries() if s["status"] in ("completed", "diverged")
+                   and not (store.path(s["_folder"]) / "predictions.npz").is_file()
+                   and (runs / s["_folder"] / FINAL_WEIGHTS).is_file()]
+        print(f"{len(run_ids)} stored run(s) without predictions whose weights are in {runs}", flush=True)
+    failed = 0
+    for run_id in run_ids:
+        try:
+            print(f"{run_id}: {predict_stored(run_id, results, runs, args.data_root, args.force)['done']}", flush=True)
+        except LtError as exc:
+            failed += 1
+            print(f"{run_id}: {exc}", flush=True)
+    return 1 if failed else 0
 
 
 def cmd_data(args) -> int:
@@ -199,13 +255,15 @@ def cmd_pack_data(args) -> int:
 def _add_engine_args(p) -> None:
     g = p.add_argument_group("engine (speed and rounding, not what is trained)")
     g.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
-                   help="auto: bf16 autocast on CUDA, fp32 on every CPU (bf16 on a CPU only when asked)")
+                   help="auto: bf16 autocast on CUDA, and on a CPU with AMX or AVX512-BF16 for quick and full runs; "
+                        "fp32 otherwise (and for smoke runs)")
     g.add_argument("--compile", default="auto", choices=("auto", "on", "off"),
                    help="torch.compile the model's forward (auto: off; on CUDA the step is captured instead)")
     g.add_argument("--graph", default="auto", choices=("auto", "on", "off"),
                    help="capture the whole training step as a CUDA graph (auto: on CUDA)")
     g.add_argument("--channels-last", default="auto", choices=("auto", "on", "off", "eval"),
-                   help="auto: on for CUDA; on a CPU evaluation only (CPU BatchNorm backward is less exact on it)")
+                   help="auto: on with bf16 (CUDA, or a CPU with native bf16); else on a CPU for evaluation only "
+                        "(CPU BatchNorm backward in fp32 is less exact on it)")
     g.add_argument("--eval-batch", type=int, default=None, help="evaluation batch (default 500 on CPU, 5000 on CUDA)")
     g.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's choice)")
 
@@ -312,6 +370,36 @@ def build_parser() -> argparse.ArgumentParser:
     pk.add_argument("--zip", default=None, help="the JPEG zip of class folders (default: the one data/cifar10.npz "
                                                 "was made from, as data/cifar10.json records)")
     pk.set_defaults(func=cmd_pack_data)
+    pf = sub.add_parser("preflight", help="before renting a GPU: check, on this machine, that each experiment's "
+                                          "step can be captured as a CUDA graph (no host read or copy, no frozen "
+                                          "value, the lr bound after a resume)")
+    pf.add_argument("--experiments", nargs="+", default=None, help="only these (default: every registry entry)")
+    pf.add_argument("--profile", default="full", help="smoke, quick or full (default full)")
+    pf.set_defaults(func=cmd_preflight)
+    pl = sub.add_parser("plan", help="the CPU plan of full-schedule runs: train them in priority order, one per "
+                                     "core, resuming; run again to go on")
+    pl.add_argument("--jobs", type=int, default=2, help="runs at once (default 2: one per core of a 2-core machine)")
+    pl.add_argument("--list", action="store_true", help="only print where each run of the plan stands")
+    pl.add_argument("--device", default="cpu")
+    pl.add_argument("--data-root", default=None)
+    pl.add_argument("--results", default=None, help="results store (default results/)")
+    pl.add_argument("--runs", default=None, help="checkpoints and weights (default: runs/ beside the results folder)")
+    _add_engine_args(pl)
+    pl.set_defaults(func=cmd_plan, threads=1, interrupted="interrupted; run the same command again to go on: "
+                    "finished runs are stored and the others resume from their last checkpoints")
+    rd = sub.add_parser("readme", help="rewrite the README's generated tables (results, benchmarks) from the store")
+    rd.add_argument("--readme", default="README.md")
+    rd.add_argument("--results", default="results")
+    rd.set_defaults(func=cmd_readme)
+    pr = sub.add_parser("predict", help="store a finished run's test predictions from its final weights")
+    pr.add_argument("run_ids", nargs="*", help="run ids (default: every stored run without predictions whose "
+                                               "weights are here)")
+    pr.add_argument("--results", default=None, help="results store (default results/)")
+    pr.add_argument("--runs", default=None, help="where the weights are (default: runs/ beside the results folder)")
+    pr.add_argument("--data-root", default=None)
+    pr.add_argument("--force", action="store_true", help="make them again where they exist")
+    pr.add_argument("--threads", type=int, default=1, help="CPU threads (default 1, as the CPU runs train)")
+    pr.set_defaults(func=cmd_predict)
     d = sub.add_parser("data", help="put CIFAR-10 into the data root as cifar10.npz (download, or from a file you have)")
     d.add_argument("--from", dest="source", default=None, metavar="FILE",
                    help="cifar-10-python.tar.gz, or a zip (or folder) of train/<class>/ and test/<class>/ images")

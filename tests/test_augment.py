@@ -7,7 +7,13 @@ import torch.nn.functional as F
 from torchvision.transforms import AutoAugment, AutoAugmentPolicy
 
 from lt_lib.learn import data as D
-from lt_lib.learn.augment import CIFAR10_POLICY, Augmenter, autoaugment, flip, random_crop
+from lt_lib.learn.augment import (
+    CIFAR10_POLICY,
+    Augmenter,
+    autoaugment,
+    flip,
+    random_crop,
+)
 
 
 def images(n=6, seed=0):

@@ -2,10 +2,10 @@
 import json
 
 import pytest
+from test_cli import cli
 
 from lt_lib.learn import data as D
 from lt_lib.learn.experiments import EXPERIMENTS, resolve
-from test_cli import cli
 
 KEYS = {"reference_images_per_s", "engine_images_per_s", "bound_images_per_s", "ratio_vs_reference",
         "ratio_vs_bound", "device", "torch", "projected_full_run_s", "projected_report_s", "eval_images_per_s",

@@ -4,10 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from lt_lib.learn import data as D
-from lt_lib.errors import LtError
-
 from conftest import REAL_DATA, ROOT
+from lt_lib.errors import LtError
+from lt_lib.learn import data as D
 
 EXPECTED = {
     100: [5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50],

@@ -5,11 +5,11 @@ import pytest
 import torch
 
 import lt_lib.runs.engine as E
+from lt_lib.errors import LtError
 from lt_lib.learn import data as D
 from lt_lib.learn.augment import Augmenter
-from lt_lib.errors import LtError
-from lt_lib.learn.experiments import resolve
 from lt_lib.learn.exits import inference_exits, predict_with_exits
+from lt_lib.learn.experiments import resolve
 from lt_lib.runs.train import build_loss, build_model, load_data, train
 
 CPU = torch.device("cpu")
@@ -29,18 +29,28 @@ CPU_KINDS = {"avx2": "fpu avx2 fma", "avx512_bf16": "fpu avx2 avx512f avx512_bf1
 
 
 @pytest.mark.parametrize("kind", CPU_KINDS)
-def test_auto_choices_on_a_cpu_are_the_same_on_every_cpu(tmp_path, monkeypatch, kind):
-    """Results depend on the config, the seed and the engine options, never on the host's CPU flags:
-    the default CPU engine is fp32 whatever /proc/cpuinfo lists (posed here through $LT_CPUINFO)."""
+def test_auto_choices_on_a_cpu_follow_its_bf16_flags_for_quick_and_full_runs_only(tmp_path, monkeypatch, kind):
+    """Quick and full runs train in bf16 + channels_last on a CPU with AMX or AVX512-BF16, fp32 elsewhere;
+    smoke runs (the tests) train fp32 contiguous on every CPU (posed here through $LT_CPUINFO), and the
+    provenance names the CPU and its flags."""
     info = tmp_path / "cpuinfo"
-    info.write_text(f"processor\t: 0\nflags\t\t: {CPU_KINDS[kind]}\n")
+    info.write_text(f"processor\t: 0\nmodel name\t: Some {kind} CPU\nflags\t\t: {CPU_KINDS[kind]}\n")
     monkeypatch.setenv("LT_CPUINFO", str(info))
-    assert E.cpu_has_fast_bf16() is (kind != "avx2")
-    eng = E.make_engine(CPU)
-    assert (eng.precision, eng.compile, eng.channels_last, eng.eval_channels_last, eng.eval_batch) == \
-        ("fp32", False, False, True, 500)
-    assert eng.memory_format == torch.contiguous_format and eng.eval_memory_format == torch.channels_last
-    assert E.make_engine(CPU, precision="bf16").precision == "bf16"  # only when asked
+    native = kind != "avx2"
+    assert E.cpu_has_fast_bf16() is native
+    for profile in ("smoke", None):
+        eng = E.make_engine(CPU, profile=profile)
+        assert (eng.precision, eng.compile, eng.channels_last, eng.eval_channels_last, eng.eval_batch) == \
+            ("fp32", False, False, True, 500)
+        assert eng.memory_format == torch.contiguous_format and eng.eval_memory_format == torch.channels_last
+    for profile in ("quick", "full"):
+        eng = E.make_engine(CPU, profile=profile)
+        assert (eng.precision, eng.channels_last) == (("bf16", True) if native else ("fp32", False)), profile
+        assert E.make_engine(CPU, profile=profile, precision="fp32").channels_last is False  # fp32 asked: as ever
+    assert E.make_engine(CPU, precision="bf16").precision == "bf16"  # when asked
+    info_ = E.cpu_info()
+    assert info_["model"] == f"Some {kind} CPU" and info_["native_bf16"] is native
+    assert set(info_["isa"]) == set(CPU_KINDS[kind].split()) & set(E.ISA_FLAGS)
 
 
 def test_auto_choices_on_a_cpu_pinned_options():

@@ -2,9 +2,14 @@ import pytest
 import torch
 
 from lt_lib.errors import LtError
-from lt_lib.learn.exits import EarlyExitResNet32, exit_flops, inference_exits, loss_masks, train_exits
-from lt_lib.learn.models import NormedLinear
-from lt_lib.learn.models import ResNet32
+from lt_lib.learn.exits import (
+    EarlyExitResNet32,
+    exit_flops,
+    inference_exits,
+    loss_masks,
+    train_exits,
+)
+from lt_lib.learn.models import NormedLinear, ResNet32
 
 
 def logits_for(preds_conf, num_classes=3):

@@ -1,7 +1,11 @@
 import pytest
 
-from lt_lib.learn.data import OFFICIAL_BRANCH_CLASSES, REPORT_BRANCH_CLASSES, long_tail_counts
 from lt_lib.errors import LtError
+from lt_lib.learn.data import (
+    OFFICIAL_BRANCH_CLASSES,
+    REPORT_BRANCH_CLASSES,
+    long_tail_counts,
+)
 from lt_lib.learn.experiments import EXPERIMENTS, PROFILES, resolve
 from lt_lib.runs.train import build_loss, build_model
 

@@ -13,13 +13,13 @@ import zipfile
 import numpy as np
 import pytest
 import torch
+from test_cli import cli
 
 from conftest import ROOT
 from lt_lib.errors import LtError
 from lt_lib.learn.experiments import resolve
 from lt_lib.runs.results import ResultsStore
-from lt_lib.runs.train import load_weights, train
-from test_cli import cli
+from lt_lib.runs.train import load_weights
 
 SMOKE = ["--profile", "smoke", "--epochs", "1", "--quiet"]
 
@@ -130,7 +130,7 @@ def test_an_unwritable_folder_fails_in_the_first_second(tmp_path, which):
     err = one_line(*cli("train", "ce", "--imbalance", "10", *SMOKE, *[x for kv in folders.items() for x in kv],
                         cwd=tmp_path))
     assert time.perf_counter() - t0 < 30  # the interpreter's start-up; no epoch was trained
-    assert f"cannot write" in err and str(blocker / "sub") in err and which in err
+    assert "cannot write" in err and str(blocker / "sub") in err and which in err
     assert not list(tmp_path.rglob("summary.json")) and not list(tmp_path.rglob("*.pt"))
 
 

@@ -4,13 +4,13 @@ import json
 import tarfile
 
 import pytest
+from test_cli import cli
 
 from lt_lib.errors import LtError
 from lt_lib.learn.experiments import resolve
 from lt_lib.runs.lease import BUNDLE_LIMIT, import_bundle, reserve_seconds, run_lease
 from lt_lib.runs.parallel import train_packed
 from lt_lib.runs.train import train
-from test_cli import cli
 
 
 class FakeClock:

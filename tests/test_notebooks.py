@@ -2,9 +2,9 @@
 import nbformat
 import pytest
 
-from lt_lib.errors import LtError
 from lt_lib.course.notebook import Notebook, setup
 from lt_lib.course.report import find_notebooks, run_report
+from lt_lib.errors import LtError
 
 
 def notebook_at(base, **kw):

@@ -41,6 +41,10 @@ COMMANDS = {
     "python -m lt_lib train ce --imbalance 10 --profile smoke": (["+", "--epochs", "1"], ("out/smoke/",)),
     "python -m lt_lib train-many reslt-a0.95-aa-ls --imbalance 100 50 10 --device cuda":
         (["+", "--profile", "smoke", "--epochs", "1", "--device", "cpu", "--jobs", "2", "--results", "{s}/results"], ()),
+    "python -m lt_lib plan --list": (["+", "--results", "{s}/results", "--runs", "{s}/runs"], ()),
+    "python -m lt_lib plan --jobs 2": "trains full-profile runs for hours: its planning is the --list above, its "
+                                      "bookkeeping tests/test_predictions.py",
+    "python -m lt_lib preflight": (["+", "--experiments", "ce", "model8"], ()),
     "python -m lt_lib pack-data data": (["python", "-m", "lt_lib", "pack-data", "{s}/pack", "--zip", str(SHARED_ZIP)], ()),
     "python -m lt_lib lease --budget 540 --out out/lease.tar":
         (["python", "-m", "lt_lib", "lease", "--budget", "60", "--profile", "smoke", "--experiments", "ce",

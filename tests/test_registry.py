@@ -1,8 +1,8 @@
 """Every registry entry trains in the smoke profile and writes a complete summary."""
 import pytest
 
-from lt_lib.learn.experiments import EXPERIMENTS, resolve
 from lt_lib.learn.exits import SWEEP_THRESHOLDS
+from lt_lib.learn.experiments import EXPERIMENTS, resolve
 from lt_lib.runs.train import train
 
 

@@ -7,11 +7,16 @@ import nbformat
 import pandas as pd
 import pytest
 
-from lt_lib.learn.experiments import EXPERIMENTS, GAP_VARIANTS, resolve
 from lt_lib.course.notebook import Notebook, project_root
-from lt_lib.learn.reference import PAPER_BASELINES, REFERENCE, lookup, paper_overall
 from lt_lib.course.report import run_report
-from lt_lib.learn.experiments import HEADLINE, NOTEBOOK_RUNS
+from lt_lib.learn.experiments import (
+    EXPERIMENTS,
+    GAP_VARIANTS,
+    HEADLINE,
+    NOTEBOOK_RUNS,
+    resolve,
+)
+from lt_lib.learn.reference import PAPER_BASELINES, REFERENCE, lookup, paper_overall
 from lt_lib.runs.results import ResultsStore
 from lt_lib.runs.stats import aggregate, mean_std, write_summary_csv
 
@@ -80,7 +85,6 @@ def test_old_settings_are_never_pooled_and_a_seed_counts_once(hand_made):
     """ce quick seed 0 is stored twice more under two older settings (folders run_id@hash): the csv keeps
     the current setting's three seeds (n = 3) and gives each older setting its own labelled row; smoke
     runs never enter it. A notebook's table shows the current setting alone."""
-    import json
 
     from lt_lib.learn.experiments import config_hash
 
@@ -202,7 +206,7 @@ def test_one_plan_gets_one_estimate_in_the_dry_run_the_report_and_the_notebook(t
     """The same missing run is estimated alike by the dry run, report's closing summary and the
     how-to-run box: from the recorded run of the same experiment on a CPU, never from a smoke run."""
     from lt_lib.course.report import _print_missing
-    from lt_lib.runs.timing import duration
+    from lt_lib.runs.timing import default_precision, duration
 
     store = ResultsStore(tmp_path / "results")
     cfg = stored(store, "reslt-a0.95", 100, 0, "full", 70.0)
@@ -210,7 +214,7 @@ def test_one_plan_gets_one_estimate_in_the_dry_run_the_report_and_the_notebook(t
     summary["data"] = {"train_images": 12406}
     summary["provenance"] = {"device": "cpu:Some CPU x1 threads", "wall_seconds": 200 * 12406 / 300 + 200 * 10.0,
                              "train_images_per_second": 300.0, "resumed_at_epochs": [],
-                             "engine": {"precision": "fp32"}}
+                             "engine": {"precision": default_precision("cpu", "quick")}}  # this host's engine
     store.write(summary, [], force=True)
     smoke = stored(store, "reslt-a0.95", 100, 1, "smoke", 10.0)  # a smoke run, 100x faster: never the basis
     s = store.read(smoke.run_id)

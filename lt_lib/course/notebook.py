@@ -255,6 +255,33 @@ class Notebook:
             table["gap after the data's cost"] = table["gap (ours best - published)"] + cost
         return table.round(2)
 
+    def engine_check(self, folder: str = "engine-check") -> pd.DataFrame:
+        """The bf16 check: quick runs of the same entries, seed and profile trained on a CPU in fp32 (the
+        store) and in bf16 autocast + channels_last (``results/engine-check``, the engine a CPU with native
+        bf16 uses for quick and full runs): final and best epoch of each, and bf16 - fp32."""
+        rows = []
+        for s in ResultsStore(self.results_dir / folder).summaries():
+            fp32 = ResultsStore(self.results_dir).read(s["run_id"])
+            for label, run in (("fp32", fp32), ("bf16", s)):
+                if run is None:
+                    continue
+                prov = run.get("provenance") or {}
+                engine = prov.get("engine") or {}
+                rows.append({"experiment": run["experiment"], "ratio": int(run["imbalance"]), "engine": label,
+                             "precision": engine.get("precision", "fp32"),
+                             "memory format": "channels_last" if engine.get("channels_last") else "contiguous",
+                             "device": (prov.get("device") or "").split(":", 1)[-1],
+                             "final": run["final"]["overall"], "best (test-selected)": run["best"]["overall"],
+                             "commit": (prov.get("git_commit") or "")[:7]})
+        table = pd.DataFrame(rows)
+        if table.empty:
+            return table
+        wide = table.pivot_table(index=["experiment", "ratio"], columns="engine", values="final")
+        table["bf16 - fp32 (final)"] = [wide.loc[(e, r)].get("bf16", math.nan) - wide.loc[(e, r)].get("fp32", math.nan)
+                                        if lab == "bf16" else math.nan
+                                        for e, r, lab in zip(table.experiment, table.ratio, table.engine)]
+        return table.round(2)
+
     def summary(self, run) -> dict | None:
         """A stored summary, by run id or by a row of ``runs`` (whose ``folder`` may be an old setting's)."""
         if not isinstance(run, str):
@@ -287,14 +314,9 @@ class Notebook:
 
     def config(self, run):
         """The ``TrainConfig`` a stored run was trained with (its own, old setting or not)."""
-        from dataclasses import fields
-
         from ..learn.experiments import TrainConfig
 
-        stored = self.summary(run)["config"]
-        names = {f.name: f for f in fields(TrainConfig)}
-        return TrainConfig(**{k: tuple(tuple(x) if isinstance(x, list) else x for x in v) if isinstance(v, list) else v
-                              for k, v in stored.items() if k in names})
+        return TrainConfig.from_dict(self.summary(run)["config"])
 
     def history(self, run) -> pd.DataFrame:
         """The per-epoch history, by run id or by a row of ``runs``."""

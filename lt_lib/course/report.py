@@ -22,8 +22,8 @@ from pathlib import Path
 
 from ..errors import LtError
 from ..runs.plan import default_train_profile, plan_runs, print_plan  # noqa: F401 (re-exported)
-from .notebook import project_root, setup
 from ..runs.results import ResultsStore
+from .notebook import project_root, setup
 
 
 def find_notebooks(folder: Path, wanted=None) -> list[Path]:

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .augment import Augmenter
 from ..errors import LtError
+from .augment import Augmenter
 
 NUM_CLASSES = 10
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")

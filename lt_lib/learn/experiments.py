@@ -10,8 +10,8 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field, fields
 
-from .data import OFFICIAL_BRANCH_CLASSES, REPORT_BRANCH_CLASSES, long_tail_counts
 from ..errors import LtError
+from .data import OFFICIAL_BRANCH_CLASSES, REPORT_BRANCH_CLASSES, long_tail_counts
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,14 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return json.loads(json.dumps(asdict(self)))
+
+    @classmethod
+    def from_dict(cls, config: dict) -> "TrainConfig":
+        """The config a stored summary records (lists back to tuples; settings added since at their defaults)."""
+        def tup(v):
+            return tuple(tup(x) for x in v) if isinstance(v, list) else v
+
+        return cls(**{k: tup(v) for k, v in config.items() if k in _FIELDS})
 
     @property
     def confidence_scale(self) -> float:
@@ -328,3 +336,25 @@ NOTEBOOK_RUNS = {
 
 # Trained first, so that a short lease yields the report's headline comparisons before the rest.
 HEADLINE = ("reslt-a0.95-aa-ls", "elf-ldam-drw", "model7", "model14", "reslt-paper", "ce")
+
+# The CPU plan of full-schedule runs (``python -m lt_lib plan``), in priority order: the calibration runs
+# against their published numbers, the report's headline models, what the JPEG copy costs (ce-balanced),
+# then the same list at ratios 50 and 10 (each model at its ratio's counterpart), then every other run the
+# course shows. Seed 0.
+_PLAN_HEAD = ("ldam-drw", "ce", "reslt-paper", "elf-ldam-drw", "reslt-a0.95-aa-ls", "model7", "model14", "model8")
+_COUNTERPART = {("model14", 50.0): "model15", ("model14", 10.0): "model16", ("model8", 50.0): "model12",
+                ("model8", 10.0): "model13"}
+
+
+def cpu_plan() -> list[tuple[str, float]]:
+    """(experiment, ratio) of the CPU plan, in order, each once."""
+    plan = [(name, 100.0) for name in _PLAN_HEAD] + [("ce-balanced", 1.0)]
+    for ratio in (50.0, 10.0):
+        for name in _PLAN_HEAD:
+            name = _COUNTERPART.get((name, ratio), name)
+            if ratio in EXPERIMENTS[name].ratios:
+                plan.append((name, ratio))
+    for runs in NOTEBOOK_RUNS.values():
+        for name, ratios in runs:
+            plan += [(name, float(r)) for r in ratios]
+    return list(dict.fromkeys(plan))

@@ -102,8 +102,7 @@ class ResLTLoss(nn.Module):
     def forward(self, output, y: torch.Tensor) -> torch.Tensor:
         if isinstance(output, torch.Tensor):
             raise LtError("the ResLT loss needs a model with a ResLT head (three branch outputs)")
-        members = self.members.to(y.device)
-        return reslt_loss(output, [(y, 1.0)], self.J, self.alpha, members, self.branch_norm)
+        return reslt_loss(output, [(y, 1.0)], self.J, self.alpha, self.members, self.branch_norm)
 
 
 # ----------------------------------------------------------------------------- LDAM, DRW, weights
@@ -141,13 +140,28 @@ class LDAMLoss(nn.Module):
 
     def scaled_logits(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         true_class = torch.arange(logits.shape[1], device=logits.device) == y[:, None]  # (one_hot may read back)
-        return self.s * (logits - true_class * self.margins.to(logits.device)[y, None])
+        return self.s * (logits - true_class * self.margins[y, None])
 
     def per_sample(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(self.scaled_logits(logits, y), y, reduction="none")
 
     def forward(self, logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
         return F.cross_entropy(self.scaled_logits(logits, y), y, weight=weight)
+
+
+class PerSample(nn.Module):
+    """J(z, y) per sample, as a module: cross-entropy (label-smoothed) or LDAM's. A module, so that its
+    constants (LDAM's margins) are buffers of the loss that hold it and move with its ``.to()``: a step
+    captured as a CUDA graph must not copy them from the host."""
+
+    def __init__(self, kind: str = "ce", label_smoothing: float = 0.0, ldam: LDAMLoss | None = None):
+        super().__init__()
+        self.kind, self.label_smoothing, self.ldam = kind, label_smoothing, ldam
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if self.ldam is not None:
+            return self.ldam.per_sample(z, y)
+        return F.cross_entropy(z, y, reduction="none", label_smoothing=self.label_smoothing)
 
 
 # ------------------------------------------------------------------------------ early-exit losses
@@ -193,8 +207,8 @@ class ExitLoss(nn.Module):
         masks = loss_masks(exit_idx, len(outputs), self.aggregation)
         w = torch.ones_like(masks[0])
         if class_weight is not None:
-            w = sum(coef * class_weight.to(y.device)[lab] for lab, coef in labels)
-        members, sim = self.members.to(y.device), self.simulated_weight.to(y.device)
+            w = sum(coef * class_weight[lab] for lab, coef in labels)
+        members, sim = self.members, self.simulated_weight
         total = 0.0
         for k, (out, is_reslt) in enumerate(zip(outputs, self.reslt_exits)):
             pw = masks[k] * w

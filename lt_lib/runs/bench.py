@@ -22,18 +22,26 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..errors import LtError
 from ..learn import data as D
 from ..learn.augment import Augmenter
-from .engine import cpu_has_fast_bf16, make_engine
-from ..errors import LtError
-from ..learn.experiments import EXPERIMENTS, resolve
 from ..learn.exits import predict_with_exits
+from ..learn.experiments import EXPERIMENTS, resolve
+from .engine import cpu_has_fast_bf16, fp32, make_engine
 from .loop import epoch_steps, evaluate
 from .step import TrainStep, as_run
 from .timing import estimate_seconds
-from .train import build_loss, build_model, device_name, load_data, load_weights, resolve_device
+from .train import (
+    build_loss,
+    build_model,
+    device_name,
+    load_data,
+    load_weights,
+    resolve_device,
+)
 
 BENCH_EXPERIMENT, EXIT_EXPERIMENT, RATIO = "reslt-a0.95-aa-ls", "model7", 100
+ENTRY_CHECKS = ("elf-ldam-drw",)  # measured besides on CUDA: an LDAM entry with exits and DRW
 
 
 def _sync(dev: torch.device) -> None:
@@ -137,16 +145,20 @@ def engine_loop(cfg, data, engine, augment: bool = True) -> EngineLoop:
     return EngineLoop(cfg, data, engine, augment)
 
 
-def gradient_error_vs_float64(cfg, data, memory_format, images: int = 32) -> float:
-    """Relative distance of one fp32 backward pass's parameter gradient from a float64 one (same initial
-    weights and batch), with the model and images in ``memory_format``: how exact the kernels are."""
+def gradient_error_vs_float64(cfg, data, memory_format, images: int = 32, precision: str = "fp32") -> float:
+    """Relative distance of one backward pass's parameter gradient (fp32 weights; the forward in fp32 or
+    under bf16 autocast) from a float64 one (same initial weights and batch), with the model and images
+    in ``memory_format``: how exact the kernels are."""
     x = D.to_float(data.train_x[:images].cpu(), cfg.normalize)
     y = data.train_y[:images].cpu()
     grads = []
-    for dtype, fmt in ((torch.float64, torch.contiguous_format), (torch.float32, memory_format)):
+    for dtype, fmt, autocast in ((torch.float64, torch.contiguous_format, False),
+                                 (torch.float32, memory_format, precision == "bf16")):
         torch.manual_seed(cfg.seed)
         model = build_model(cfg).to(dtype=dtype, memory_format=fmt)
-        out = model(x.to(dtype).contiguous(memory_format=fmt))
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            out = model(x.to(dtype).contiguous(memory_format=fmt))
+        out = fp32(out) if autocast else out
         loss, _ = build_loss(cfg, data.counts).to(dtype)(out if isinstance(out, list) else [out], y)
         loss.backward()
         grads.append(torch.cat([p.grad.flatten().double() for p in model.parameters()]))
@@ -167,8 +179,11 @@ def engine_variants(cfg, data, dev, steps: int, warmup: int) -> dict:
             key = f"{precision} {'channels_last' if fmt == 'on' else 'contiguous'}"
             out[key] = {"bound_images_per_s": round(n * cfg.batch_size / _clock(dev, lambda: run(n)), 1)}
     if dev.type == "cpu":
-        for fmt, key in ((torch.contiguous_format, "fp32 contiguous"), (torch.channels_last, "fp32 channels_last")):
-            out[key]["gradient_error_vs_float64"] = float(f"{gradient_error_vs_float64(cfg, data, fmt):.3g}")
+        for key in out:
+            precision, fmt = key.split()
+            err = gradient_error_vs_float64(cfg, data, torch.channels_last if fmt == "channels_last" else
+                                            torch.contiguous_format, precision=precision)
+            out[key]["gradient_error_vs_float64"] = float(f"{err:.3g}")
     return out
 
 
@@ -176,7 +191,7 @@ def timed_engine_window(cfg, device, data_root, engine_options, steps: int, warm
     """The engine's loop in a worker process: warm up, wait for the others at ``barrier``, then train
     ``steps`` batches. Returns (start, end, images) with wall-clock times comparable across processes."""
     dev = resolve_device(device)
-    data, engine = load_data(cfg, dev, data_root), make_engine(dev, **(engine_options or {}))
+    data, engine = load_data(cfg, dev, data_root), make_engine(dev, profile=cfg.profile, **(engine_options or {}))
     epoch = engine_loop(cfg, data, engine)
     epoch(warmup)
     _sync(dev)
@@ -283,7 +298,7 @@ def run_bench(device="auto", data_root=None, steps: int | None = None, warmup: i
     warmup = warmup if warmup is not None else (10 if cuda else 3)
     if steps < 1 or warmup < 1 or rounds < 1:
         raise LtError(f"--steps, --warmup and --rounds must be at least 1, got {steps}, {warmup} and {rounds}")
-    engine = make_engine(dev, **(engine_options or {}))
+    engine = make_engine(dev, profile="full", **(engine_options or {}))  # as a report run trains here
     cfg, data = resolve(BENCH_EXPERIMENT, RATIO, "full"), None
     if source != "synthetic":
         try:
@@ -342,6 +357,14 @@ def run_bench(device="auto", data_root=None, steps: int | None = None, warmup: i
             many[key] = round(packed_images_per_second(cfg, data, engine, steps, warmup, jobs), 1)
             say(f"  {jobs} run(s) at once (one process, a stream each):     {many[key]:8.1f} img/s in all")
     variant_rows = engine_variants(cfg, data, dev, steps, warmup) if variants else {}
+    entries = {}
+    if cuda:  # the captured step of an LDAM entry (margins, DRW weights, exits) beside the AutoAugment one above
+        for name in ENTRY_CHECKS:
+            other = resolve(name, RATIO, "full", source=cfg.source)
+            run = engine_loop(other, load_data(other, dev, data_root), engine)
+            run(warmup)
+            entries[name] = round(max(steps * other.batch_size / _clock(dev, lambda: run(steps)) for _ in range(rounds)), 1)
+            say(f"  engine, {name}:{' ' * max(1, 42 - len(name))}{entries[name]:8.1f} img/s")
     for key, row in variant_rows.items():
         err = row.get("gradient_error_vs_float64")
         say(f"  bound, {key:<20} {row['bound_images_per_s']:8.1f} img/s"
@@ -357,7 +380,7 @@ def run_bench(device="auto", data_root=None, steps: int | None = None, warmup: i
         "projected_full_run_s": round(full_run, 1), "projected_report_s": round(report_s, 1),
         "projected_report_runs": runs, "inference": inference, "concurrent_images_per_s": many,
         "augment_ms_per_batch": augment,
-        "variants": variant_rows, "engine": engine.describe(),
+        "variants": variant_rows, "entries_images_per_s": entries, "engine": engine.describe(),
         "device": device_name(dev), "torch": torch.__version__, "git_commit": commit, "git_dirty": dirty,
         "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }

@@ -6,24 +6,26 @@ evaluation batch pick other convolution kernels; bf16 autocast and ``torch.compi
 differently again. ``PLAIN`` is the plain path (fp32, contiguous, eager), which
 ``tests/test_engine.py`` holds the optimized one against.
 
-Defaults, from ``python -m lt_lib bench --variants`` on this project's CPU machines (2-core AMD EPYC,
-AVX2, no AMX; records in results/bench/, numbers in the README's "Speed"):
-- channels_last trains faster on a CPU, but PyTorch's CPU BatchNorm backward on channels_last tensors
-  is less exact (a first step's gradient 2.5x further from float64 than contiguous), and runs from one
-  seed drift apart. So on a CPU the model trains contiguous, bit-equal to ``PLAIN``, and only
-  evaluation, which has no batch statistics, feeds channels_last images. On CUDA both use channels_last.
-- evaluation batches of 500 on a CPU (1000 spills the caches), 5000 on a GPU.
-- ``auto`` precision is bf16 on CUDA and fp32 on every CPU. Results must be a function of the config, the
-  seed and the engine options, never of the host's CPU flags: with ``auto`` picking bf16 on CPUs that list
-  ``avx512_bf16``, the same smoke run gave 84.5% in fp32 and 73.0% in bf16 on two CI machines. bf16 on a
-  CPU is there when asked for (``--precision bf16``) and recorded in the run's provenance; on a CPU
-  without AMX or AVX512-BF16 it is emulated, an order of magnitude slower than fp32.
-- ``torch.compile`` on this CPU gains a few percent in training after about a minute of compiling per
+Defaults (``auto``), from ``python -m lt_lib bench --variants`` on this project's CPU machines:
+- **CUDA**: bf16 autocast, channels_last, the whole training step captured as a CUDA graph
+  (``graph``, see ``step.CapturedStep``), evaluation batches of 5000.
+- **A CPU with native bf16 (AMX or AVX512-BF16), quick and full runs**: bf16 autocast + channels_last
+  for training and evaluation. On an AMX host a ResNet-32 training step at one thread runs 195 img/s
+  in fp32 and 465 img/s so (2.4x); a full run takes under 3 hours instead of 3.3-4.3. The precision,
+  memory format and the CPU's model and bf16 flags are recorded in every run's provenance, since a
+  run's numbers now depend on them (a bf16 run does not repeat an fp32 one bit for bit).
+- **Any other CPU, and the smoke profile everywhere** (tests, plumbing checks): fp32, the model and
+  its training batches contiguous, bit-equal to ``PLAIN`` (channels_last's CPU BatchNorm backward is
+  less exact: a first step's gradient 2.5x further from float64); evaluation, which has no batch
+  statistics, feeds channels_last images. bf16 on a CPU without AMX or AVX512-BF16 is emulated, an
+  order of magnitude slower than fp32, and is never chosen there. So tests never depend on the host's
+  CPU flags: they run the smoke profile.
+- evaluation batches of 500 on a CPU (1000 spills the caches).
+- ``torch.compile`` on a CPU gains a few percent in training after about a minute of compiling per
   batch shape and is not bit-equal to eager; on an H200 it took 42 s to compile, and 75-139 s for a
   first epoch with six runs sharing the card (../shared/runs/2026-11-28-h200), past the 15 s of warm-up a
-  run may spend. So ``auto`` never compiles: on CUDA the whole training step is captured as a CUDA
-  graph instead (``graph``, see ``step.CapturedStep`` and ``step.as_run``), which removes the launch overhead that bounds a
-  ResNet-32 step there, after three eager steps and a capture.
+  run may spend. So ``auto`` never compiles; on CUDA the step is captured instead, which removes the
+  launch overhead that bounds a ResNet-32 step there, after three eager steps and a capture.
 """
 from __future__ import annotations
 
@@ -42,17 +44,41 @@ CHANNELS_LAST = ("auto", "on", "off", "eval")
 PLAIN = {"precision": "fp32", "compile": "off", "channels_last": "off", "eval_batch": 1000, "graph": "off"}
 
 
-def cpu_has_fast_bf16(cpuinfo=None) -> bool:
-    """Whether this CPU has bf16 matrix instructions (AMX or AVX512-BF16), read from /proc/cpuinfo
-    (or the file named by ``$LT_CPUINFO``, so that tests can pose as any CPU). Informative only: the
-    engine's choices do not depend on it (see the module notes)."""
+BF16_FLAGS = ("amx_bf16", "amx_tile", "avx512_bf16")
+ISA_FLAGS = ("avx2", "avx512f", "avx512_vnni", *BF16_FLAGS)
+BF16_PROFILES = ("quick", "full")  # the runs ``auto`` trains in bf16 on a CPU with native bf16
+
+
+def _cpuinfo(cpuinfo=None) -> tuple[str, list[str]]:
+    """(model name, flags) from /proc/cpuinfo, or the file named by ``$LT_CPUINFO`` (so that tests can
+    pose as any CPU)."""
     cpuinfo = cpuinfo or os.environ.get("LT_CPUINFO") or "/proc/cpuinfo"
+    model, flags = "unknown CPU", []
     try:
         with open(cpuinfo) as f:
-            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+            for line in f:
+                if line.startswith("model name") and model == "unknown CPU":
+                    model = line.split(":", 1)[1].strip()
+                elif line.startswith("flags") and not flags:
+                    flags = line.split(":", 1)[1].split()
     except OSError:
-        return False
+        pass
+    return model, flags
+
+
+def cpu_has_fast_bf16(cpuinfo=None) -> bool:
+    """Whether this CPU has bf16 matrix instructions (AMX or AVX512-BF16)."""
+    flags = _cpuinfo(cpuinfo)[1]
     return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def cpu_info(cpuinfo=None) -> dict:
+    """What a CPU run's provenance records of the CPU: model, the ISA flags that matter for its speed
+    and rounding, whether it has native bf16, and PyTorch's kernel capability level."""
+    model, flags = _cpuinfo(cpuinfo)
+    return {"model": model, "isa": [f for f in ISA_FLAGS if f in flags], "native_bf16": cpu_has_fast_bf16(cpuinfo),
+            "torch_capability": torch.backends.cpu.get_cpu_capability(),
+            "onednn_max_isa": os.environ.get("ONEDNN_MAX_CPU_ISA")}
 
 
 @dataclass(frozen=True)
@@ -91,6 +117,21 @@ class Engine:
             lr = torch.tensor(lr, device=self.device)
         return torch.optim.SGD(params, lr=lr, fused=True if self.device.type == "cuda" else None, **kwargs)
 
+    def load_optimizer_state(self, optimizer: torch.optim.Optimizer, state: dict) -> None:
+        """``optimizer.load_state_dict(state)`` that keeps what the engine chose: each group's lr stays the
+        engine's object (with a captured step, the device tensor the graph reads: loading would put the
+        checkpoint's CPU tensor or float in its place, and ``set_lr`` would then change a tensor no graph
+        reads, so a resumed run kept one lr for good) and ``fused`` the engine's choice, not the saving
+        machine's. The momentum buffers move to the parameters' device."""
+        keep = [(g["lr"], g.get("fused")) for g in optimizer.param_groups]
+        optimizer.load_state_dict(state)
+        for group, (lr, fused) in zip(optimizer.param_groups, keep):
+            if isinstance(lr, torch.Tensor):
+                lr.fill_(float(group["lr"]))
+            group["lr"] = lr
+            if "fused" in group:
+                group["fused"] = fused
+
     @staticmethod
     def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
         for group in optimizer.param_groups:
@@ -121,8 +162,10 @@ class CompiledForward:
 
 
 def make_engine(device: torch.device, precision: str = "auto", compile: str | bool = "auto",
-                channels_last: str = "auto", eval_batch: int | None = None, graph: str | bool = "auto") -> Engine:
-    """The engine for ``device`` (a resolved ``torch.device``); ``auto`` choices as in the module notes."""
+                channels_last: str = "auto", eval_batch: int | None = None, graph: str | bool = "auto",
+                profile: str | None = None) -> Engine:
+    """The engine for ``device`` (a resolved ``torch.device``) and a run of ``profile``; ``auto`` choices
+    as in the module notes (``profile`` None: as for the smoke profile, fp32 on a CPU)."""
     if precision not in PRECISIONS:
         raise LtError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
     if isinstance(compile, bool):
@@ -130,12 +173,13 @@ def make_engine(device: torch.device, precision: str = "auto", compile: str | bo
     if compile not in COMPILE:
         raise LtError(f"unknown compile setting {compile!r}; choose one of {', '.join(COMPILE)}")
     cuda = device.type == "cuda"
+    native_cpu_bf16 = not cuda and profile in BF16_PROFILES and cpu_has_fast_bf16()
     if precision == "auto":
-        precision = "bf16" if cuda and torch.cuda.is_bf16_supported() else "fp32"
+        precision = "bf16" if (cuda and torch.cuda.is_bf16_supported()) or native_cpu_bf16 else "fp32"
     if channels_last not in CHANNELS_LAST:
         raise LtError(f"unknown channels_last setting {channels_last!r}; choose one of {', '.join(CHANNELS_LAST)}")
     if channels_last == "auto":
-        channels_last = "on" if cuda else "eval"
+        channels_last = "on" if cuda or (native_cpu_bf16 and precision == "bf16") else "eval"
     if eval_batch is not None and eval_batch < 1:
         raise LtError(f"evaluation batch must be at least 1, got {eval_batch}")
     if isinstance(graph, bool):

@@ -48,7 +48,7 @@ def write_bundle(path: Path, manifest: dict, log: list[str], results_dir: Path, 
     written (what went in, what did not fit)."""
     files, size = [], 0
     for run_id in finished:
-        for name in ("summary.json", "history.csv"):
+        for name in ("summary.json", "history.csv", "predictions.npz"):
             p = Path(results_dir) / run_id / name
             if p.is_file():
                 files.append((f"results/{run_id}/{name}", p))
@@ -85,8 +85,8 @@ def run_lease(budget: float, profile: str = "full", seeds=(0,), experiments=None
               quiet: bool = False) -> dict:
     """Train the report's missing runs for ``budget`` seconds of ``clock`` (from ``started``, default
     now), then write the bundle; returns its manifest. ``experiments`` restricts the plan."""
-    from .engine import make_engine
     from ..learn.experiments import get_experiment
+    from .engine import make_engine
     from .parallel import train_packed
     from .plan import plan_runs
     from .results import ensure_writable, git_state
@@ -99,7 +99,7 @@ def run_lease(budget: float, profile: str = "full", seeds=(0,), experiments=None
     for name in experiments or ():
         get_experiment(name)
     dev = resolve_device(device)
-    eng = make_engine(dev, **(engine or {}))
+    eng = make_engine(dev, profile=profile, **(engine or {}))
     ensure_writable(results_dir, "results", "--results")
     ensure_writable(runs_dir, "checkpoints", "--runs")
     out = Path(out) if out else Path("out") / f"lease-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}.tar"
@@ -113,6 +113,10 @@ def run_lease(budget: float, profile: str = "full", seeds=(0,), experiments=None
             print(line, flush=True)
 
     plan = plan_runs(profile, None, seeds, results_dir, dev, estimator=relative_cost, experiments=experiments)
+    if dev.type == "cuda":  # before any GPU time: every entry it would train must capture
+        from .preflight import refuse_failing
+
+        refuse_failing([c.experiment for c, _, _ in plan], profile)
     say(f"lease of {budget:g} s on {device_name(dev)}: {len(plan)} run(s) missing ({profile} profile), "
         f"training until {deadline - started:.0f} s, {jobs} at once")
     unloadable = {}
@@ -215,7 +219,7 @@ def import_bundle(path, results_dir="results", runs_dir="runs", quiet: bool = Fa
             if summary["provenance"].get("git_commit") is None:
                 summary["provenance"]["git_commit"] = manifest.get("git_commit")
             history = members.get(f"results/{run_id}/history.csv", b"")
-            plan.append((store.path(run_id), summary, history))
+            plan.append((store.path(run_id), summary, (history, members.get(f"results/{run_id}/predictions.npz"))))
             done[run_id] = "imported into " + str(store.path(run_id))
         elif parts[0] == "runs":
             run_id = parts[1]
@@ -237,11 +241,14 @@ def import_bundle(path, results_dir="results", runs_dir="runs", quiet: bool = Fa
             done[run_id] = f"checkpoint at epoch {epoch} into {target}; continue with --resume or the next lease"
     ensure_writable(results_dir, "results", "--results")
     ensure_writable(runs_dir, "checkpoints", "--runs")
-    for target, content, history in plan:
+    for target, content, extra in plan:
         if isinstance(content, bytes):
             atomic_write(target, lambda tmp, c=content: Path(tmp).write_bytes(c))
         else:
+            history, predictions = extra
             atomic_write(target / "history.csv", lambda tmp, h=history: Path(tmp).write_bytes(h))
+            if predictions is not None:
+                atomic_write(target / "predictions.npz", lambda tmp, p=predictions: Path(tmp).write_bytes(p))
             atomic_write(target / "summary.json",
                          lambda tmp, s=content: Path(tmp).write_text(json.dumps(s, indent=2) + "\n"))
     if not quiet:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import torch
 
 from ..learn import data as D
-from .engine import Engine, make_engine
-from ..learn.experiments import TrainConfig
 from ..learn.exits import confidence, exit_flops, first_confident, threshold_sweep
+from ..learn.experiments import TrainConfig
+from ..learn.models import fused_logits
+from .engine import Engine, make_engine
 from .step import draw
 
 
@@ -61,7 +62,8 @@ def train_epoch(step, cfg: TrainConfig, data: D.LongTailedCIFAR10, generator: to
 
 @torch.no_grad()
 def evaluate(model, data: D.LongTailedCIFAR10, normalize: bool = False, engine: Engine | None = None,
-             inference_threshold: float = 0.5, forward=None, confidence_scale: float = 1.0) -> dict:
+             inference_threshold: float = 0.5, forward=None, confidence_scale: float = 1.0,
+             keep_logits: bool = False) -> dict:
     """Test accuracy (percent): overall, many/medium/few (report splits), per class, predicted-class counts.
 
     For an early-exit model every test image is judged at the exit the inference rule sends it to;
@@ -69,13 +71,15 @@ def evaluate(model, data: D.LongTailedCIFAR10, normalize: bool = False, engine: 
     confidences and predictions of every exit (for post-hoc threshold sweeps). ``engine`` sets the
     batch size, memory format and precision (default: the device's engine); ``forward`` replaces
     ``model(x)`` (a compiled forward); ``confidence_scale`` multiplies the logits before the softmax
-    that judges an exit's confidence (``TrainConfig.confidence_scale``).
+    that judges an exit's confidence (``TrainConfig.confidence_scale``). ``keep_logits`` adds
+    ``predictions``: every exit's (fused) logits (K, N, C), its predictions (K, N) and the exit each
+    image takes (N,), on the host (what a finished run stores, ``results.PREDICTIONS``).
     """
     engine = engine or make_engine(data.device)
     forward = forward or model
     was_training = model.training
     model.eval()
-    confs, preds = [], []
+    confs, preds, logits = [], [], []
     for x, _ in D.test_batches(data, engine.eval_batch, normalize, engine.eval_memory_format):
         with engine.autocast():
             outputs = forward(x)
@@ -83,6 +87,8 @@ def evaluate(model, data: D.LongTailedCIFAR10, normalize: bool = False, engine: 
         c, p = zip(*(confidence(o, confidence_scale) for o in outputs))
         confs.append(torch.stack(c))
         preds.append(torch.stack(p))
+        if keep_logits:
+            logits.append(torch.stack([fused_logits(o).float() for o in outputs]))
     model.train(was_training)
     confs, preds, y = torch.cat(confs, 1), torch.cat(preds, 1), data.test_y
     exit_idx = first_confident(confs.clone(), inference_threshold)
@@ -114,6 +120,9 @@ def evaluate(model, data: D.LongTailedCIFAR10, normalize: bool = False, engine: 
             "accuracy": [100.0 * r / n if n else None for r, n in zip(right, leaving)],
             "confidences": confs, "predictions": preds,
         }
+    if keep_logits:
+        out["predictions"] = {"logits": torch.cat(logits, 1).cpu(), "predictions": preds.cpu(),
+                              "exit": exit_idx.cpu(), "labels": y.cpu()}
     return out
 
 

@@ -38,12 +38,30 @@ def _outcome(cfg, summary: dict | None, seconds: float, error: str | None = None
     return out
 
 
-def _train_one(cfg, kwargs: dict) -> dict:
+class EpochLine:
+    """``on_epoch_end`` that prints one line per epoch: the run, its epoch, loss and test accuracy, the
+    seconds per epoch of this process and the time left at that pace (picklable, for worker processes)."""
+
+    def __init__(self, cfg):
+        self.run_id, self.epochs, self.t0, self.first = cfg.run_id, cfg.epochs, time.perf_counter(), None
+
+    def __call__(self, epoch: int, row: dict) -> None:
+        from .timing import duration
+
+        if self.first is None:
+            self.first = epoch - 1
+        per = (time.perf_counter() - self.t0) / (epoch - self.first)
+        test = f", test {row['test_overall']:.2f}%" if "test_overall" in row else ""
+        print(f"{time.strftime('%H:%M:%S')} {self.run_id}: epoch {epoch}/{self.epochs}, loss {row['train_loss']:.3f}"
+              f"{test}; {per:.0f} s/epoch, {duration(per * (self.epochs - epoch))} left", flush=True)
+
+
+def _train_one(cfg, kwargs: dict, epoch_lines: bool = False) -> dict:
     from .train import train
 
     t0 = time.perf_counter()
     try:
-        summary = train(cfg, quiet=True, **kwargs)
+        summary = train(cfg, quiet=True, on_epoch_end=EpochLine(cfg) if epoch_lines else None, **kwargs)
     except LtError as exc:
         return _outcome(cfg, None, time.perf_counter() - t0, str(exc))
     return _outcome(cfg, summary, time.perf_counter() - t0)
@@ -59,11 +77,11 @@ def _report(say, i: int, total: int, o: dict) -> None:
 
 
 def train_many(configs, jobs: int = 1, threads: int | None = None, device: str = "auto",
-               quiet: bool = False, **train_kwargs) -> list[dict]:
+               quiet: bool = False, epoch_lines: bool = False, **train_kwargs) -> list[dict]:
     """Train ``configs``, ``jobs`` at a time, and return one outcome per run in finishing order.
     On CUDA the runs are packed in this process (``train_packed``); elsewhere they go to worker
     processes of ``threads`` threads each (default: the cores shared out evenly). Stored runs are
-    skipped, so an interrupted batch continues."""
+    skipped, so an interrupted batch continues. ``epoch_lines``: a line per epoch of every run (CPU)."""
     from .train import resolve_device
 
     configs = list(configs)
@@ -78,7 +96,7 @@ def train_many(configs, jobs: int = 1, threads: int | None = None, device: str =
     outcomes = []
     with ProcessPoolExecutor(max_workers=min(jobs, len(configs)) or 1, mp_context=mp.get_context("spawn"),
                              initializer=_init_worker, initargs=(threads,)) as pool:
-        futures = [pool.submit(_train_one, cfg, kwargs) for cfg in configs]
+        futures = [pool.submit(_train_one, cfg, kwargs, epoch_lines) for cfg in configs]
         for i, future in enumerate(as_completed(futures), 1):
             outcomes.append(future.result())
             _report(say, i, len(configs), outcomes[-1])

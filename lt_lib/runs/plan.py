@@ -3,8 +3,10 @@
 lt_lib plan``), from the registry and the results store."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from ..errors import LtError
-from ..learn.experiments import HEADLINE, NOTEBOOK_RUNS, resolve
+from ..learn.experiments import HEADLINE, NOTEBOOK_RUNS, cpu_plan, resolve
 from .results import ResultsStore
 
 
@@ -76,3 +78,75 @@ def print_plan(plan, device) -> None:
         print(f"  {cfg.run_id:<44} ~{duration(seconds):>8}  ({basis})")
 
 
+
+
+def plan_status(results_dir, runs_dir, profile: str = "full", seed: int = 0) -> list[dict]:
+    """Every run of the CPU plan (``experiments.cpu_plan``) with where it stands: stored (under its
+    current setting), checkpointed (epoch), being trained by another process (the lock's holder), or to do."""
+    import torch
+
+    from .results import LOCK
+
+    store, out = ResultsStore(results_dir), []
+    for name, ratio in cpu_plan():
+        cfg = resolve(name, ratio, profile, seed)
+        row = {"cfg": cfg, "state": "to do"}
+        if stored_as_now(store, cfg):
+            s = store.read(cfg.run_id)
+            row.update(state="stored", detail=f"{s['status']}, {s['final']['overall']:.2f}%")
+        else:
+            ckpt = Path(runs_dir) / cfg.run_id / "checkpoint.pt"
+            if ckpt.is_file():
+                try:
+                    epoch = torch.load(ckpt, map_location="cpu", weights_only=True)["epoch"]
+                    row.update(state="checkpointed", detail=f"epoch {epoch} of {cfg.epochs}")
+                except Exception:  # noqa: BLE001 - resuming it will say what is wrong, in one line
+                    row.update(state="checkpointed", detail="checkpoint unreadable")
+            if _locked(Path(runs_dir) / cfg.run_id / LOCK):
+                row.update(state="training", detail=(Path(runs_dir) / cfg.run_id / LOCK).read_text().strip())
+        out.append(row)
+    return out
+
+
+def _locked(path: Path) -> bool:
+    """Whether a run's lock file is held by a living process (flock)."""
+    import fcntl
+    import os
+
+    if not path.is_file():
+        return False
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def run_cpu_plan(jobs: int = 2, threads: int = 1, device: str = "cpu", results_dir="results", runs_dir="runs",
+                 data_root=None, engine: dict | None = None, list_only: bool = False, profile: str = "full") -> list:
+    """``python -m lt_lib plan``: work through the CPU plan, ``jobs`` runs at a time of ``threads`` threads
+    each (one per core), each resuming from its checkpoint, a line per epoch with the time left, a finished
+    run written to the store at once. Stored runs and runs another process is training are skipped; run the
+    same command again (the next session) to go on. ``list_only`` prints where each run stands."""
+    from .parallel import train_many
+    from .timing import default_precision, duration, recorded, run_estimate
+
+    rows = plan_status(results_dir, runs_dir, profile)
+    speeds = recorded([results_dir])
+    kind = "cuda" if str(device).startswith("cuda") else "cpu"
+    todo = [r for r in rows if r["state"] in ("to do", "checkpointed")]
+    print(f"CPU plan: {len(rows)} {profile}-profile runs, {sum(r['state'] == 'stored' for r in rows)} stored, "
+          f"{sum(r['state'] == 'training' for r in rows)} training elsewhere, {len(todo)} to train "
+          f"({jobs} at a time, {threads} thread(s) each)", flush=True)
+    for r in rows:
+        seconds, basis = run_estimate(r["cfg"], kind, speeds, default_precision(kind, profile))
+        eta = f"~{duration(seconds)} ({basis})" if seconds is not None else basis
+        print(f"  {r['cfg'].run_id:<40} {r['state']:<13} {r.get('detail') or eta}", flush=True)
+    if list_only or not todo:
+        return []
+    return train_many([r["cfg"] for r in todo], jobs, threads, device, epoch_lines=True, data_root=data_root,
+                      results_dir=results_dir, runs_dir=runs_dir, resume=True, engine=engine)

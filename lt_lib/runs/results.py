@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 
 import pandas as pd
@@ -30,7 +31,9 @@ except ImportError:  # not on Windows: runs are then not locked
 
 SUMMARY = "summary.json"
 HISTORY = "history.csv"
+PREDICTIONS = "predictions.npz"
 LOCK = ".lock"
+PREDICTIONS_LIMIT = 2**20  # bytes: a run's stored test outputs stay under 1 MiB
 
 
 def _file_mode() -> int:
@@ -234,6 +237,50 @@ class ResultsStore:
         atomic_write_text(folder / HISTORY, frame.to_csv(index=False))
         atomic_write_text(folder / SUMMARY, json.dumps(summary, indent=2) + "\n")
         return folder / SUMMARY
+
+    def write_predictions(self, run_id: str, predictions: dict) -> Path:
+        """``<run>/predictions.npz``, compressed: every exit's test logits as float16 (K, N, C), its
+        predictions (K, N) and the exit each image takes under the run's inference rule (N,), and the
+        labels (N,): enough for threshold sweeps, confusion matrices, per-class accuracy and calibration
+        without the weights (logits beyond float16's +-65504, as a diverged run's, are clipped to it). Refuses (one line) what would pass ``PREDICTIONS_LIMIT``."""
+        import numpy as np
+
+        limit = float(np.finfo(np.float16).max)  # a diverged run's logits can pass float16's range: clipped
+        arrays = {"logits": np.clip(np.asarray(predictions["logits"], dtype=np.float32), -limit, limit).astype(np.float16),
+                  "predictions": np.asarray(predictions["predictions"], dtype=np.int8),
+                  "exit": np.asarray(predictions["exit"], dtype=np.int8),
+                  "labels": np.asarray(predictions["labels"], dtype=np.int8)}
+        path = self.path(run_id) / PREDICTIONS
+
+        def write(tmp):
+            with open(tmp, "wb") as f:
+                np.savez_compressed(f, **arrays)
+            if os.path.getsize(tmp) > PREDICTIONS_LIMIT:
+                raise LtError(f"{run_id}: its predictions would take {os.path.getsize(tmp) / 2**20:.2f} MiB, more "
+                              f"than {PREDICTIONS_LIMIT / 2**20:.0f} MiB")
+
+        atomic_write(path, write)
+        return path
+
+    def predictions(self, run_id: str) -> dict | None:
+        """A stored run's test outputs (``write_predictions``) as numpy arrays (logits as float32), or None
+        when the run has none."""
+        import numpy as np
+
+        path = self.path(run_id) / PREDICTIONS
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                out = {k: z[k] for k in ("logits", "predictions", "exit", "labels")}
+            out["logits"] = out["logits"].astype(np.float32)
+            k, n, c = out["logits"].shape
+            if out["predictions"].shape != (k, n) or out["exit"].shape != (n,) or out["labels"].shape != (n,):
+                raise ValueError("arrays of mismatched shapes")
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            raise damaged(path, exc, f"delete it and make it again from the run's weights: python -m lt_lib "
+                                     f"predict {run_id}") from None
+        return out
 
     def summaries(self, problems: list | None = None) -> list[dict]:
         """Every readable stored summary. A damaged one is left out and its one-line error appended to

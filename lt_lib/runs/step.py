@@ -19,8 +19,8 @@ from __future__ import annotations
 import torch
 
 from ..learn import data as D
-from .engine import Engine, fp32
 from ..learn.models import fused_logits
+from .engine import Engine, fp32
 
 CAPTURE_WARMUP_STEPS = 3  # eager steps before capturing a shape (allocator, cuDNN and momentum buffers settle)
 
@@ -67,7 +67,11 @@ class TrainStep:
     def read(self) -> dict:
         """The epoch's statistics (one host read): mean loss (NaN if any step's was not finite),
         training accuracy at each image's exit, the share of images leaving at each exit."""
-        c = {k: v.tolist() for k, v in self.counters.items()}
+        k = self.counters
+        read = torch.cat([k["loss"].double().view(1), k["correct"].double().view(1), k["images"].double().view(1),
+                          k["finite"].double().view(1), k["exits"].double()]).tolist()  # the epoch's one host read
+        c = {"loss": read[0], "correct": round(read[1]), "images": round(read[2]), "finite": read[3] > 0,
+             "exits": [round(e) for e in read[4:]]}
         n = c["images"]
         row = {"train_loss": c["loss"] / n if c["finite"] else float("nan"), "train_acc": 100.0 * c["correct"] / n}
         if len(c["exits"]) > 1:
@@ -106,30 +110,90 @@ class TrainStep:
             c["exits"] += (exit_idx[None] == self.exit_ids).sum(1)  # (not bincount: it reads the max back)
 
 
-def _copy_into(static, value):
-    """Copy a step input into its static buffer (CPU values through pinned memory, asynchronously)."""
-    if isinstance(static, dict):
-        for key in static:
-            _copy_into(static[key], value[key])
-        return
-    if value.device.type == "cpu" and static.device.type == "cuda":
-        value = value.pin_memory()
-    static.copy_(value, non_blocking=True)
+class CudaBackend:
+    """What ``CapturedStep`` asks of CUDA, in one place: a CPU stand-in takes its place in the tests
+    (tests/test_captured.py), which replays a "graph" by calling the step on the static buffers."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+
+    def new_stream(self):
+        return torch.cuda.Stream(self.device)
+
+    def current_stream(self):
+        return torch.cuda.current_stream(self.device)
+
+    def set_stream(self, stream) -> None:
+        torch.cuda.set_stream(stream)
+
+    def use_stream(self, stream):
+        return torch.cuda.stream(stream)
+
+    def new_graph(self):
+        return torch.cuda.CUDAGraph()
+
+    def capture(self, graph, fn, stream) -> None:
+        with torch.cuda.graph(graph, stream=stream):
+            fn()
+
+    def pinned(self, nbytes: int) -> torch.Tensor:
+        return torch.empty(nbytes, dtype=torch.uint8, pin_memory=True)
+
+    def event(self):
+        return torch.cuda.Event()
+
+    def synchronize(self) -> None:
+        torch.cuda.synchronize(self.device)
 
 
-def _static_like(value, device):
-    if isinstance(value, dict):
-        return {k: _static_like(v, device) for k, v in value.items()}
-    return torch.empty_like(value, device=device)
+class StaticInputs:
+    """A captured step's inputs in static device buffers, refilled each step: the batch indices and the
+    class weights (already on the device: one device copy each) and the CPU draws, packed into ONE pinned
+    staging buffer and moved in ONE host-to-device copy (the buffer is refilled only once its last copy
+    is done: an event, waited on by the host, which it almost never has to)."""
+
+    ALIGN = 8
+
+    def __init__(self, backend, idx: torch.Tensor, draws: dict, weight: torch.Tensor):
+        dev = idx.device
+        self.layout, offset = [], 0
+        for key, value in draws.items():
+            nbytes = value.numel() * value.element_size()
+            self.layout.append((key, offset, nbytes, value.dtype, value.shape))
+            offset += -(-nbytes // self.ALIGN) * self.ALIGN
+        self.staging = backend.pinned(max(offset, self.ALIGN))
+        self.packed = torch.empty_like(self.staging, device=dev)
+        self.draws = {key: self.packed[o:o + n].view(dtype).view(shape) for key, o, n, dtype, shape in self.layout}
+        self.idx, self.weight = torch.empty_like(idx), torch.empty_like(weight)
+        self.copied = backend.event()
+        self.backend, self.used = backend, False
+
+    def fill(self, idx: torch.Tensor, draws: dict, weight: torch.Tensor) -> None:
+        if self.used:
+            self.copied.synchronize()  # the previous copy out of the staging buffer is done
+        for key, o, n, dtype, shape in self.layout:
+            self.staging[o:o + n].view(dtype).copy_(draws[key].reshape(-1))
+        self.packed.copy_(self.staging, non_blocking=True)
+        self.copied.record()
+        self.used = True
+        self.idx.copy_(idx, non_blocking=True)
+        self.weight.copy_(weight, non_blocking=True)
 
 
 class CapturedStep:
     """``TrainStep`` as CUDA graphs, one per batch size, replayed; eager until a shape has had its
-    warm-up steps, and for good when a capture fails (one line says why)."""
+    warm-up steps, and for good when a capture fails (one line says why).
 
-    def __init__(self, step: TrainStep):
+    The run has ONE side stream for its whole life (warm-up steps and captures run on it; replays on
+    the run's own stream). A capture that fails leaves nothing behind: the stream current before it is
+    made current again (``torch.cuda.graph`` does not restore it when ending the capture fails), the
+    half-made graph is dropped, the device synchronized, and the step falls back to eager once."""
+
+    def __init__(self, step: TrainStep, backend=None):
         self.step, self.graphs, self.inputs, self.seen, self.failed = step, {}, {}, {}, None
+        self.backend = backend or CudaBackend(step.data.device)
         self.weight_ones = torch.ones(D.NUM_CLASSES, device=step.data.device)
+        self.stream = None
 
     def __getattr__(self, name):  # counters, reset, read, ... are the step's
         return getattr(self.step, name)
@@ -143,37 +207,44 @@ class CapturedStep:
         if graph is None:
             self.seen[size] = self.seen.get(size, 0) + 1
             if self.seen[size] <= CAPTURE_WARMUP_STEPS:
-                return self._side_stream(lambda: self.step(idx, draws, weight))
+                return self._on_side_stream(lambda: self.step(idx, draws, weight))
             return self._capture(size, idx, draws, weight)
-        static = self.inputs[size]
-        _copy_into(static, {"idx": idx, "draws": draws, "weight": weight})
+        self.inputs[size].fill(idx, draws, weight)
         graph.replay()
 
-    def _side_stream(self, fn):
-        stream = torch.cuda.Stream()
-        stream.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(stream):
+    def _on_side_stream(self, fn):
+        b = self.backend
+        if self.stream is None:
+            self.stream = b.new_stream()
+        current = b.current_stream()
+        self.stream.wait_stream(current)
+        with b.use_stream(self.stream):
             fn()
-        torch.cuda.current_stream().wait_stream(stream)
+        current.wait_stream(self.stream)
 
     def _capture(self, size, idx, draws, weight):
-        dev = self.step.data.device
+        b, before = self.backend, self.backend.current_stream()
+        graph = None
         try:
-            static = {"idx": _static_like(idx, dev), "draws": _static_like(draws, dev),
-                      "weight": _static_like(weight, dev)}
-            _copy_into(static, {"idx": idx, "draws": draws, "weight": weight})
+            static = StaticInputs(b, idx, draws, weight)
+            static.fill(idx, draws, weight)
             self.step.static = True
-            self._side_stream(lambda: None)
-            graph = torch.cuda.CUDAGraph()
+            self._on_side_stream(lambda: None)  # the side stream waits for the copies
+            graph = b.new_graph()
             self.step.optimizer.zero_grad(set_to_none=True)
-            with torch.cuda.graph(graph):
-                self.step(static["idx"], static["draws"], static["weight"])
+            b.capture(graph, lambda: self.step(static.idx, static.draws, static.weight), self.stream)
         except Exception as exc:  # noqa: BLE001 - any capture failure means: train eager
+            b.set_stream(before)
+            if graph is not None and hasattr(graph, "reset"):
+                try:
+                    graph.reset()
+                except Exception:  # noqa: BLE001 - a graph that never finished may not reset; it is dropped
+                    pass
             self.failed = f"{type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}"
             print(f"CUDA graph capture failed ({self.failed}); training eager")
             self.step.static = False
-            if dev.type == "cuda":
-                torch.cuda.synchronize(dev)
+            self.step.optimizer.zero_grad(set_to_none=True)
+            b.synchronize()
             return self.step(idx, draws, weight)
         self.graphs[size], self.inputs[size] = graph, static
         graph.replay()  # capturing ran nothing: this is the step itself

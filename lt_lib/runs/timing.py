@@ -30,7 +30,7 @@ def measure_images_per_second(cfg: TrainConfig, device="cpu", steps: int = 3) ->
            cfg.autoaugment, cfg.mixup, cfg.batch_size, str(dev), torch.get_num_threads(), steps)
     if key not in _IPS_CACHE:
         g = torch.Generator().manual_seed(0)
-        engine = make_engine(dev, compile="off", graph="off")
+        engine = make_engine(dev, compile="off", graph="off", profile=cfg.profile)
         n = cfg.batch_size * (steps + 1)
         data = D.LongTailedCIFAR10(
             train_x=torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=g).to(dev),
@@ -118,8 +118,13 @@ def recorded(stores) -> list[dict]:
 
 
 def default_precision(kind: str, profile: str | None = None) -> str:
-    """The precision ``make_engine``'s ``auto`` gives a run of ``profile`` on a ``kind`` device."""
-    return "bf16" if kind == "cuda" else "fp32"
+    """The precision ``make_engine``'s ``auto`` gives a run of ``profile`` on a ``kind`` device (a CPU:
+    this one, whose bf16 flags decide)."""
+    from .engine import BF16_PROFILES, cpu_has_fast_bf16
+
+    if kind == "cuda":
+        return "bf16"
+    return "bf16" if profile in BF16_PROFILES and cpu_has_fast_bf16() else "fp32"
 
 
 def run_estimate(cfg: TrainConfig, kind: str, speeds: list[dict], precision: str | None = None,

@@ -19,16 +19,31 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from ..errors import LtError
 from ..learn import data as D
 from ..learn.augment import Augmenter
-from .engine import make_engine
-from ..errors import LtError
-from ..learn.experiments import TrainConfig
 from ..learn.exits import EXIT_CONFIDENCES, EarlyExitResNet32
-from .loop import DivergenceMonitor, drive, epoch_steps, evaluate, exit_summary, learning_rate
-from ..learn.losses import ExitLoss, LDAMLoss, drw_weights
+from ..learn.experiments import TrainConfig
+from ..learn.losses import ExitLoss, LDAMLoss, PerSample, drw_weights
 from ..learn.models import ResNet32
-from .results import ResultsStore, atomic_write, damaged, ensure_writable, git_state, run_lock
+from .engine import cpu_info, make_engine
+from .loop import (
+    DivergenceMonitor,
+    drive,
+    epoch_steps,
+    evaluate,
+    exit_summary,
+    learning_rate,
+)
+from .results import (
+    PREDICTIONS,
+    ResultsStore,
+    atomic_write,
+    damaged,
+    ensure_writable,
+    git_state,
+    run_lock,
+)
 from .step import TrainStep, as_run
 
 CHECKPOINT = "checkpoint.pt"
@@ -62,10 +77,9 @@ def build_loss(cfg: TrainConfig, counts) -> ExitLoss:
     """The loss of every model, as an ``ExitLoss``: a model without early exits is one exit, where it
     is the plain cross-entropy, LDAM or ResLT loss. ``counts`` (training images per class) set LDAM's margins."""
     if cfg.criterion == "ce":
-        def J(z, y):
-            return torch.nn.functional.cross_entropy(z, y, reduction="none", label_smoothing=cfg.label_smoothing)
+        J = PerSample("ce", cfg.label_smoothing)
     elif cfg.criterion == "ldam":
-        J = LDAMLoss(counts, cfg.ldam_max_margin, cfg.ldam_scale).per_sample
+        J = PerSample("ldam", ldam=LDAMLoss(counts, cfg.ldam_max_margin, cfg.ldam_scale))
     else:
         raise LtError(f"unknown criterion {cfg.criterion!r}; choose 'ce' or 'ldam'")
     if cfg.loss not in ("ce", "reslt"):
@@ -110,7 +124,7 @@ def save_atomic(obj, path: Path) -> None:
 
 def load_checkpoint(path: Path, config_hash: str) -> dict:
     """A run's checkpoint, checked: made by this config, complete and readable."""
-    fix = f"delete it to start the run over (or pass --force)"
+    fix = "delete it to start the run over (or pass --force)"
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
         for key in ("epoch", "config_hash", "model", "optimizer", "generator", "monitor", "history", "best"):
@@ -200,7 +214,7 @@ class Run:
         criterion = build_loss(cfg, data.counts).to(dev)
         class_weight = drw_weights(data.counts, cfg.drw_beta).to(dev) if cfg.drw else None
         drw_epoch = round(cfg.drw_start * cfg.epochs)
-        eng = make_engine(dev, **self.engine_options)
+        eng = make_engine(dev, profile=cfg.profile, **self.engine_options)
         model = model.to(dev, memory_format=eng.memory_format)
         forward = eng.forward_fn(model)
         optimizer = eng.optimizer(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
@@ -210,18 +224,22 @@ class Run:
         num_exits = 3 if cfg.early_exits else 1
         step = as_run(TrainStep(model, forward, criterion, optimizer, cfg, eng, data, augmenter, num_exits), eng)
         monitor = DivergenceMonitor(cfg.collapse_patience)
+        commit, dirty = git_state()  # the code this process loaded, read now (the tree may change while it trains)
+        segment = {"from_epoch": 0, "git_commit": commit, "git_dirty": dirty, "started_at": _now(),
+                   "device": device_name(dev), "engine": eng.describe()}
         state = {"history": [], "best": {"overall": None, "epoch": None}, "epoch": 0, "wall_seconds": 0.0,
-                 "train_seconds": 0.0, "train_images": 0, "started_at": _now(), "resumed_at": []}
+                 "train_seconds": 0.0, "train_images": 0, "started_at": _now(), "resumed_at": [],
+                 "segments": [segment]}
         if ckpt is not None:
             model.load_state_dict(ckpt["model"])
-            optimizer.load_state_dict(ckpt["optimizer"])
+            eng.load_optimizer_state(optimizer, ckpt["optimizer"])
             generator.set_state(ckpt["generator"])
             monitor.load(ckpt["monitor"])
             state.update({k: ckpt[k] for k in ("history", "best", "epoch", "wall_seconds", "train_seconds",
                                                 "train_images", "started_at")})
             state["resumed_at"] = ckpt.get("resumed_at", []) + [ckpt["epoch"]]
-        if dev.type == "cuda":
-            torch.backends.cudnn.benchmark = True
+            state["segments"] = ckpt.get("segments", []) + [{**segment, "from_epoch": ckpt["epoch"]}]
+        # cudnn.benchmark stays off: it lets the convolution algorithm, and so the result, vary from run to run
 
         def checkpoint() -> dict:
             return {"epoch": state["epoch"], "config_hash": cfg.config_hash, "model": model.state_dict(),
@@ -229,6 +247,7 @@ class Run:
                     "monitor": monitor.state(), "history": list(state["history"]), "best": dict(state["best"]),
                     "started_at": state["started_at"], "train_seconds": state["train_seconds"],
                     "train_images": state["train_images"], "resumed_at": state["resumed_at"],
+                    "segments": state["segments"],
                     "wall_seconds": state["wall_seconds"] + time.perf_counter() - segment_start}
 
         steps = D.batches_per_epoch(len(data.train_y), cfg.batch_size, cfg.drop_last)
@@ -260,7 +279,7 @@ class Run:
                 last = epoch + 1 == cfg.epochs
                 if divergence or last or (epoch + 1) % cfg.eval_every == 0:
                     final = evaluate(model, data, cfg.normalize, eng, cfg.inference_threshold, forward,
-                                     cfg.confidence_scale)
+                                     cfg.confidence_scale, keep_logits=bool(divergence) or last)
                     row.update({f"test_{k}": final[k] for k in ("overall", "many", "medium", "few")})
                     if "exits" in final:
                         row.update({f"test_exit_{k + 1}": f for k, f in enumerate(final["exits"]["fraction"])})
@@ -288,7 +307,7 @@ class Run:
 
     def _finish(self, model, data, eng, forward, final, divergence, state, dev) -> dict:
         cfg = self.cfg
-        commit, dirty = git_state()
+        code = state["segments"][-1]  # the code this process loaded when it started (or resumed) the run
         history = state["history"]
         summary = {
             "run_id": cfg.run_id, "experiment": cfg.experiment, "imbalance": cfg.imbalance, "seed": cfg.seed,
@@ -299,15 +318,19 @@ class Run:
             "data": {"source": data.source, "counts": data.counts, "train_images": len(data.train_y)},
             "exits": exit_summary(model, final, data, cfg) if "exits" in final else None,
             "provenance": {
-                "git_commit": commit, "git_dirty": dirty, "torch": torch.__version__, "device": device_name(dev),
+                "git_commit": code["git_commit"], "git_dirty": code["git_dirty"], "torch": torch.__version__,
+                "device": device_name(dev), **({"cpu": cpu_info()} if dev.type == "cpu" else {}),
                 "started_at": state["started_at"], "finished_at": _now(), "wall_seconds": round(state["wall_seconds"], 2),
                 "train_images_per_second": round(state["train_images"] / state["train_seconds"], 1)
                 if state["train_seconds"] else None,
                 "resumed_at_epochs": state["resumed_at"], "engine": {**eng.describe(), **(
                     {"compile_failed": forward.failed} if getattr(forward, "failed", None) else {})},
+                **({"segments": state["segments"]} if len(state["segments"]) > 1 else {}),
             },
+            "predictions": PREDICTIONS,
         }
         path = self.store.write(summary, history, force=True)
+        self.store.write_predictions(cfg.run_id, final["predictions"])
         save_atomic({"config_hash": cfg.config_hash, "model": model.state_dict()},
                     self.runs_dir / cfg.run_id / FINAL_WEIGHTS)
         self.checkpoint_path.unlink(missing_ok=True)
@@ -334,3 +357,39 @@ def train(cfg: TrainConfig, *, device="auto", data_root=None, results_dir="resul
     """
     return drive(Run(cfg, device=device, data_root=data_root, results_dir=results_dir, runs_dir=runs_dir,
                      resume=resume, force=force, quiet=quiet, on_epoch_end=on_epoch_end, engine=engine).steps())
+
+
+def predict_stored(run_id: str, results_dir="results", runs_dir="runs", data_root=None, force: bool = False) -> dict:
+    """Make a finished run's ``predictions.npz`` from its final weights (``final.pt``), for runs that
+    finished before runs stored their test outputs. The test set is evaluated with the engine the run
+    recorded (precision, memory format, evaluation batch) on this CPU, and the outcome must give the
+    stored final accuracy exactly (else nothing is written: one line says so). Returns what it did."""
+    store = ResultsStore(results_dir)
+    summary = store.read(run_id)
+    if summary is None:
+        raise LtError(f"no stored run {run_id} in {results_dir}")
+    if store.predictions(run_id) is not None and not force:
+        return {"run_id": run_id, "done": "has its predictions already"}
+    cfg = TrainConfig.from_dict(summary["config"])
+    weights = Path(runs_dir) / run_id / FINAL_WEIGHTS
+    if not weights.is_file():
+        raise LtError(f"{run_id}: no final weights at {weights}; its predictions can only come from training it "
+                      "again")
+    recorded = (summary.get("provenance") or {}).get("engine") or {}
+    dev = torch.device("cpu")
+    eng = make_engine(dev, precision=recorded.get("precision", "fp32"), compile="off", graph="off",
+                      channels_last="on" if recorded.get("channels_last") else "eval"
+                      if recorded.get("eval_channels_last", True) else "off",
+                      eval_batch=recorded.get("eval_batch") if recorded.get("device", "cpu") == "cpu" else None)
+    model = build_model(cfg).to(dev, memory_format=eng.memory_format)
+    model.load_state_dict(load_weights(weights))
+    data = load_data(cfg, dev, data_root)
+    final = evaluate(model, data, cfg.normalize, eng, cfg.inference_threshold, None, cfg.confidence_scale,
+                     keep_logits=True)
+    stored = summary["final"]["overall"]
+    if abs(final["overall"] - stored) > 1e-9:
+        raise LtError(f"{run_id}: its final weights give {final['overall']:.2f}% here, the summary {stored:.2f}% "
+                      f"(engine {eng.precision}, another CPU or thread count?); nothing written")
+    path = store.write_predictions(run_id, final["predictions"])
+    return {"run_id": run_id, "done": f"wrote {path} ({path.stat().st_size / 2**10:.0f} KiB; {final['overall']:.2f}% "
+                                      "as stored)"}

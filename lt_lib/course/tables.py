@@ -1,0 +1,109 @@
+"""The README's generated tables, from the results store and the benchmark records: ``python -m lt_lib
+readme`` rewrites them in place (and nothing else), ``tests/test_tables.py`` holds the committed README
+to them, so no number there can drift from its run."""
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+from ..errors import LtError
+from ..learn.reference import lookup, paper_overall
+from ..runs.results import ResultsStore, registry_setting
+
+RESULTS_MARK = "<!-- results table: generated from results/ -->"
+BENCH_MARK = "<!-- bench table: generated from results/bench/ -->"
+PROFILE_ORDER = {"full": 0, "quick": 1, "smoke": 2}
+
+
+def _num(x, digits: int = 2) -> str:
+    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+
+
+def device_label(provenance: dict) -> str:
+    """'H200, eager' / 'AMD EPYC, 1 thread, bf16 channels_last' from a run's provenance."""
+    device, engine = provenance.get("device") or "", provenance.get("engine") or {}
+    kind, _, name = device.partition(":")
+    if kind == "cuda":
+        return f"{name.replace('NVIDIA ', '')}, {'graphs' if engine.get('graph') else 'eager'}"
+    m = re.match(r"(.*) x(\d+) threads$", name)
+    model, threads = (m.group(1), int(m.group(2))) if m else (name, None)
+    precision = engine.get("precision", "fp32")
+    memory = " channels_last" if engine.get("channels_last") else ""
+    return f"{model or 'CPU'}" + (f", {threads} thread{'s' if threads != 1 else ''}" if threads else "") + \
+        f", {precision}{memory}"
+
+
+def results_markdown(results_dir="results") -> str:
+    """One row per stored run (smoke runs left out), full profile first, then by experiment and ratio."""
+    rows = []
+    for s in ResultsStore(results_dir).summaries(problems=[]):
+        if s["profile"] == "smoke":
+            continue
+        final, best, prov = s.get("final") or {}, s.get("best") or {}, s.get("provenance") or {}
+        ratio = s["imbalance"]
+        status = "" if s["status"] == "completed" else (
+            f" ({s['status']} at epoch {(s.get('divergence') or {}).get('epoch', '?')})")
+        epochs = s["config"]["epochs"]
+        report, paper = lookup("report", s["experiment"], ratio), paper_overall(s["experiment"], ratio)
+        wall = prov.get("wall_seconds")
+        rows.append(((PROFILE_ORDER.get(s["profile"], 3), s["experiment"], ratio, registry_setting(s) != "current"),
+                     f"| `{s['experiment']}` | {ratio:g} | {s['profile']}, {epochs} epochs | {registry_setting(s)} | "
+                     f"{_num(final.get('overall'))}{status} | {_num(final.get('many'))} | {_num(final.get('medium'))} | "
+                     f"{_num(final.get('few'))} | {_num(best.get('overall'))} @ {best.get('epoch')} | "
+                     f"{'-' if report is None else report} | {'-' if paper is None else paper} | "
+                     f"{'-' if wall is None else f'{wall / 60:.0f} min'} | {device_label(prov)} | "
+                     f"{(prov.get('git_commit') or '-')[:7]} |"))
+    header = ("| run | ratio | profile | setting | final overall | many | medium | few | best epoch (test-selected) "
+              "| report (final) | paper (best) | wall time | device | commit |\n"
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    return "\n".join([header] + [row for _, row in sorted(rows)])
+
+
+def bench_markdown(bench_dir="results/bench") -> str:
+    rows = []
+    for path in sorted(Path(bench_dir).glob("*.json")):
+        r = json.loads(path.read_text())
+        aa = r.get("augment_ms_per_batch") or {}
+        eager, static = aa.get("crop+flip+autoaugment"), aa.get("crop+flip+autoaugment, static (captured step)")
+        engine = r.get("engine") or {}
+        device = r["device"].split(":", 1)[-1].replace(" threads", " threads")
+        extra = ", compiled" if engine.get("compile") else ""
+        extra += f", {engine['precision']}" if engine.get("precision", "fp32") != "fp32" else ""
+        rows.append(f"| `{path.name}` | {device.replace(' x', ', x')}{extra} | {(r.get('git_commit') or '-')[:7]} | "
+                    f"{r['reference_images_per_s']:.0f} | {r['engine_images_per_s']:.0f} | {r['bound_images_per_s']:.0f} | "
+                    f"{r['ratio_vs_reference']:.2f} | {r['ratio_vs_bound']:.2f} | {r['eval_images_per_s']:.0f} | "
+                    + (f"{eager:.1f} / {static:.1f}" if eager is not None and static is not None else "-")
+                    + f" | {r['projected_full_run_s'] / 60:.0f} min |")
+    header = ("| record | device, threads | code | (a) reference img/s | (b) engine img/s | (c) bound img/s | b/a | b/c | "
+              "evaluation img/s | AutoAugment ms/batch (eager / static) | 200-epoch run at 100 (projected) |\n"
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    return "\n".join([header] + rows)
+
+
+def _replace_after(text: str, mark: str, table: str, where: Path) -> str:
+    """The table that follows ``mark`` (up to the first blank line) replaced by ``table``."""
+    if mark not in text:
+        raise LtError(f"{where} has no line {mark!r} to put the table after")
+    head, rest = text.split(mark, 1)
+    _, _, tail = rest.lstrip("\n").partition("\n\n")
+    return f"{head}{mark}\n{table}\n\n{tail}"
+
+
+def readme_with_tables(readme="README.md", results_dir="results") -> str:
+    readme = Path(readme)
+    text = readme.read_text()
+    text = _replace_after(text, RESULTS_MARK, results_markdown(results_dir), readme)
+    return _replace_after(text, BENCH_MARK, bench_markdown(Path(results_dir) / "bench"), readme)
+
+
+def update_readme(readme="README.md", results_dir="results") -> bool:
+    """Rewrite the README's generated tables; True when they changed."""
+    from ..runs.results import atomic_write_text
+
+    new = readme_with_tables(readme, results_dir)
+    if new == Path(readme).read_text():
+        return False
+    atomic_write_text(Path(readme), new)
+    return True
