@@ -124,7 +124,7 @@ def cmd_report(args) -> int:
                           train=args.train, retrain=args.retrain, data_root=args.data_root,
                           results_dir=args.results, figures_dir=args.figures, runs_dir=args.runs, dry_run=args.dry_run,
                           html=not args.no_html, jobs=args.jobs, engine=_engine_options(args), site=not args.no_site,
-                          site_dir=args.site, skip_damaged=args.skip_damaged)
+                          site_dir=args.site, skip_damaged=args.skip_damaged, in_place=args.in_place)
     return 0 if all(o["status"] == "ok" for o in outcomes) else 1
 
 
@@ -332,6 +332,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--no-site", action="store_true", help="do not build the course site")
     r.add_argument("--site", default=None, help="the course site (default <out>/site with --out, else out/site; "
                                                 "smoke: out/smoke/site)")
+    r.add_argument("--in-place", action="store_true",
+                   help="render into notebooks/ themselves, with their defaults: the committed course (nbval checks "
+                        "its stored outputs)")
     r.add_argument("--skip-damaged", action="store_true",
                    help="render although a stored run is damaged (shown as damaged) instead of stopping")
     r.add_argument("--jobs", type=int, default=None,

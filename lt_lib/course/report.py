@@ -55,7 +55,7 @@ def run_report(profile: str | None = None, notebooks=None, device: str = "auto",
                train: bool = False, retrain: bool = False, results_dir=None, figures_dir=None,
                data_root=None, runs_dir=None, progress: bool = True, notebooks_dir=None, dry_run: bool = False,
                html: bool = True, jobs: int | None = None, engine: dict | None = None, site: bool = True,
-               site_dir=None, skip_damaged: bool = False) -> list[dict]:
+               site_dir=None, skip_damaged: bool = False, in_place: bool = False) -> list[dict]:
     """Render the chosen notebooks (``--train``: after training their missing runs of ``profile``);
     returns [{notebook, status, seconds, output, detail}] and prints a summary, then what is missing.
     ``dry_run`` only prints the training plan. ``jobs`` runs at once (default: packed 8 on CUDA, 1 on
@@ -66,7 +66,13 @@ def run_report(profile: str | None = None, notebooks=None, device: str = "auto",
     ``out/smoke/site`` for the smoke profile), figures, results and runs to their folders. Before any
     planning it checks, failing in one line: those folders writable, CIFAR-10 readable where it is
     there (and present when real-data runs are to be trained), and every stored run readable (a
-    damaged one stops the report unless ``skip_damaged``, which renders it shown as damaged)."""
+    damaged one stops the report unless ``skip_damaged``, which renders it shown as damaged). ``in_place`` renders the notebooks
+    into notebooks/ themselves, with their own defaults (no parameters injected): how the committed course,
+    whose stored outputs nbval checks, is made; it takes no training or folder flags.
+    """
+    if in_place and (train or dry_run or profile or results_dir or figures_dir or runs_dir or out or data_root):
+        raise LtError("--in-place renders the notebooks as they are committed (their defaults): it takes no --train, "
+                      "--dry-run, --profile, --out or folder flags")
     from ..learn.data import check_data
     from ..runs.results import ensure_writable, warn_once
     from ..runs.train import resolve_device
@@ -79,7 +85,7 @@ def run_report(profile: str | None = None, notebooks=None, device: str = "auto",
                figures_dir=figures_dir, runs_dir=runs_dir, seeds=seeds, retrain=retrain, train_missing=train,
                quiet=True)
     smoke = (profile == "smoke")
-    out_dir = Path(out) if out else root / "out" / (profile or "auto")
+    out_dir = Path(out) if out else paths[0].parent if in_place else root / "out" / (profile or "auto")
     if site_dir is None:
         site_dir = out_dir / "site" if out else root / "out" / ("smoke" if smoke else "") / "site"
     site_dir = Path(site_dir)
@@ -120,6 +126,8 @@ def run_report(profile: str | None = None, notebooks=None, device: str = "auto",
                        ("runs_dir", nb.runs_dir)):
         if value is not None:
             params[key] = str(Path(value).resolve())
+    if in_place:
+        params, html, site = None, False, False
     outcomes = [_execute(path, out_dir, params, progress, html, show_damaged=bool(damaged)) for path in paths]
     for o in outcomes:
         print(f"{o['notebook']:<28} {o['status']:<6} {o['seconds']:7.1f} s  {o['detail'] or o['output']}")
