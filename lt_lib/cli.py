@@ -100,10 +100,15 @@ def cmd_train_many(args) -> int:
                for seed in args.seeds for name in args.experiments for ratio in args.imbalance]
     if args.jobs < 1:
         raise LtError(f"--jobs must be at least 1, got {args.jobs}")
+    if args.dry_run:
+        return 0 if _launch(args, configs) is not None else 2
     results, runs = _ready(args, configs)
-    outcomes = train_many(configs, args.jobs, args.threads, args.device, data_root=args.data_root,
-                          results_dir=results, runs_dir=runs, resume=True, force=args.force,
-                          engine=_engine_options(args))
+    outcomes = _launch(args, configs, device=args.device, data_root=args.data_root, results_dir=results,
+                       runs_dir=runs, force=args.force, engine=_engine_options(args))
+    if outcomes is None:
+        outcomes = train_many(configs, args.jobs, args.threads, args.device, data_root=args.data_root,
+                              results_dir=results, runs_dir=runs, resume=True, force=args.force,
+                              engine=_engine_options(args))
     return 0 if all(o["status"] != "failed" for o in outcomes) else 1
 
 
@@ -124,7 +129,8 @@ def cmd_report(args) -> int:
                           train=args.train, retrain=args.retrain, data_root=args.data_root,
                           results_dir=args.results, figures_dir=args.figures, runs_dir=args.runs, dry_run=args.dry_run,
                           html=not args.no_html, jobs=args.jobs, engine=_engine_options(args), site=not args.no_site,
-                          site_dir=args.site, skip_damaged=args.skip_damaged, in_place=args.in_place)
+                          site_dir=args.site, skip_damaged=args.skip_damaged, in_place=args.in_place,
+                          launch=None if args.launcher == "inline" else lambda todo, **kw: _launch(args, todo, **kw))
     return 0 if all(o["status"] == "ok" for o in outcomes) else 1
 
 
@@ -172,9 +178,10 @@ def cmd_plan(args) -> int:
     if args.jobs < 1 or args.threads < 1:
         raise LtError(f"--jobs and --threads must be at least 1, got {args.jobs} and {args.threads}")
     configs = [resolve("ce", 100, "full")]
-    results, runs = _ready(args, configs) if not args.list else run_folders_plain(args)
+    results, runs = _ready(args, configs) if not (args.list or args.dry_run) else run_folders_plain(args)
     outcomes = run_cpu_plan(args.jobs, args.threads, args.device, results, runs, args.data_root, _engine_options(args),
-                            list_only=args.list)
+                            list_only=args.list, launch=None if args.launcher == "inline" and not args.dry_run else
+                            lambda todo, **kw: _launch(args, todo, **kw))
     return 0 if all(o["status"] != "failed" for o in outcomes) else 1
 
 
@@ -268,6 +275,55 @@ def _add_engine_args(p) -> None:
     g.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's choice)")
 
 
+def _add_launcher_args(p, dry_run: bool = True) -> None:
+    g = p.add_argument_group("launcher (where the runs are trained)")
+    g.add_argument("--launcher", default="inline", choices=("inline", "local", "slurm"),
+                   help="inline: here, in this command (default); local: each run a submitit job on this machine; "
+                        "slurm: SLURM jobs through submitit (a job per run, or --slurm-runs-per-job packed on a GPU)")
+    g.add_argument("--jobs-folder", default="out/jobs", help="submitit's logs and jobs.json (default out/jobs)")
+    g.add_argument("--no-wait", action="store_true", help="submit and return; follow with python -m lt_lib status")
+    g.add_argument("--slurm-partition", default=None)
+    g.add_argument("--slurm-account", default=None)
+    g.add_argument("--slurm-time", type=int, default=720, help="minutes per job (default 720); a job that runs out "
+                                                               "is requeued and resumes")
+    g.add_argument("--slurm-gpus", type=int, default=1, help="GPUs per job (default 1)")
+    g.add_argument("--slurm-cpus", type=int, default=8, help="CPUs per job (default 8)")
+    g.add_argument("--slurm-mem", default=None, help="memory per job, e.g. 32G")
+    g.add_argument("--slurm-runs-per-job", type=int, default=1, help="runs packed on one job's GPU (default 1)")
+    g.add_argument("--slurm-setup", nargs="*", default=[], help="shell lines run before each job")
+    if dry_run:
+        g.add_argument("--dry-run", action="store_true", help="with --launcher slurm: print the first job's sbatch "
+                                                              "script and the job count, submit nothing")
+
+
+def _launch(args, configs, **train_kwargs):
+    """``configs`` through ``--launcher`` (None: inline, the caller trains them)."""
+    if args.launcher == "inline":
+        if getattr(args, "dry_run", False) and not hasattr(args, "train"):
+            raise LtError("--dry-run shows the sbatch script of --launcher slurm")
+        return None
+    from .runs.launch import SlurmOptions, launch
+
+    if args.slurm_runs_per_job < 1:
+        raise LtError(f"--slurm-runs-per-job must be at least 1, got {args.slurm_runs_per_job}")
+    slurm = SlurmOptions(args.slurm_partition, args.slurm_account, args.slurm_time, args.slurm_gpus, args.slurm_cpus,
+                         args.slurm_mem, args.slurm_runs_per_job, setup=list(args.slurm_setup))
+    return launch(configs, args.launcher, args.jobs, getattr(args, "threads", None), args.jobs_folder,
+                  wait=not args.no_wait, slurm=slurm, dry_run=getattr(args, "dry_run", False), **train_kwargs)
+
+
+def cmd_status(args) -> int:
+    from .runs.launch import job_status
+
+    rows = job_status(args.jobs)
+    counts = {s: sum(r["state"] == s for r in rows) for s in ("queued", "running", "finished", "failed")}
+    print(f"{args.jobs}: {len(rows)} run(s): " + ", ".join(f"{n} {s}" for s, n in counts.items()))
+    for r in rows:
+        print(f"  {r['run_id']:<40} {r['state']:<9} {r['launcher']} job {r['job_id']}"
+              + (f"  {r['detail']}" if r["detail"] else ""))
+    return 0
+
+
 def _add_data_args(p) -> None:
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda or cuda:N")
     p.add_argument("--data-root", default=None, help="folder with cifar10.npz or cifar-10-batches-py "
@@ -309,6 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--runs", default=None, help="checkpoints and weights (default: runs/ beside the results folder)")
     m.add_argument("--force", action="store_true", help="overwrite stored runs")
     _add_engine_args(m)
+    _add_launcher_args(m)
     m.set_defaults(func=cmd_train_many, interrupted="interrupted; run the same command again to continue: finished "
                    "runs are stored and the others resume from their last checkpoints")
     r = sub.add_parser("report", help="render the course from the stored runs (papermill), then the site; "
@@ -340,6 +397,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--jobs", type=int, default=None,
                    help="runs trained at once (default: 8 packed in one process on CUDA, 1 on a CPU)")
     _add_engine_args(r)
+    _add_launcher_args(r, dry_run=False)
     r.set_defaults(func=cmd_report, interrupted="interrupted; run the same command again to continue: finished runs "
                    "are stored and the interrupted one resumes from its last checkpoint")
     st = sub.add_parser("site", help="build out/site/ (index + notebook pages) from executed notebooks")
@@ -388,12 +446,17 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--results", default=None, help="results store (default results/)")
     pl.add_argument("--runs", default=None, help="checkpoints and weights (default: runs/ beside the results folder)")
     _add_engine_args(pl)
+    _add_launcher_args(pl)
     pl.set_defaults(func=cmd_plan, threads=1, interrupted="interrupted; run the same command again to go on: "
                     "finished runs are stored and the others resume from their last checkpoints")
     rd = sub.add_parser("readme", help="rewrite the README's generated tables (results, benchmarks) from the store")
     rd.add_argument("--readme", default="README.md")
     rd.add_argument("--results", default="results")
     rd.set_defaults(func=cmd_readme)
+    ss = sub.add_parser("status", help="the runs submitted through --launcher local or slurm: queued, running, "
+                                       "finished, failed")
+    ss.add_argument("--jobs", default="out/jobs", help="the --jobs-folder they were submitted with (default out/jobs)")
+    ss.set_defaults(func=cmd_status)
     pr = sub.add_parser("predict", help="store a finished run's test predictions from its final weights")
     pr.add_argument("run_ids", nargs="*", help="run ids (default: every stored run without predictions whose "
                                                "weights are here)")

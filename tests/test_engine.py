@@ -185,28 +185,3 @@ def test_cuda_graphs_are_asked_for_only_where_there_is_cuda():
         E.make_engine(CPU, graph="on")
     with pytest.raises(LtError, match="unknown graph setting 'always'"):
         E.make_engine(CPU, graph="always")
-
-
-def test_a_captured_step_falls_back_to_the_eager_step_with_one_line(monkeypatch, capsys):
-    """Where capturing fails (here: no CUDA), the step is run eagerly, the reason said once, and every
-    later step is eager: nothing of the run is lost."""
-    from lt_lib.runs.step import CAPTURE_WARMUP_STEPS, CapturedStep
-
-    calls = []
-
-    class Step:
-        data = type("D", (), {"device": CPU})()
-        optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
-        static = False
-
-        def __call__(self, idx, draws, weight):
-            calls.append((len(idx), self.static))
-
-    captured = CapturedStep(Step())
-    monkeypatch.setattr(captured, "_side_stream", lambda fn: fn())
-    for _ in range(CAPTURE_WARMUP_STEPS + 2):
-        captured(torch.arange(4), {"offsets": torch.zeros(4, 2, dtype=torch.long)}, None)
-    out = capsys.readouterr().out
-    assert out.count("CUDA graph capture failed (") == 1 and out.endswith("; training eager\n")
-    assert len(calls) == CAPTURE_WARMUP_STEPS + 2 and all(not static for _, static in calls)
-    assert captured.failed is not None

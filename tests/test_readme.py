@@ -45,6 +45,14 @@ COMMANDS = {
     "python -m lt_lib plan --jobs 2": "trains full-profile runs for hours: its planning is the --list above, its "
                                       "bookkeeping tests/test_predictions.py",
     "python -m lt_lib preflight": (["+", "--experiments", "ce", "model8"], ()),
+    "python -m lt_lib train-many reslt-a0.95-aa-ls model7 --imbalance 100 --seeds 0 1 2 --launcher slurm "
+    "--slurm-runs-per-job 3 --dry-run": (["+", "--jobs-folder", "{s}/slurm"], ()),
+    "python -m lt_lib report --train --profile full --seeds 0 1 2 --launcher slurm --slurm-partition gpu "
+    "--slurm-runs-per-job 8 --no-wait": "needs a SLURM cluster (its script: the dry run above)",
+    "python -m lt_lib train-many ce --imbalance 100 --launcher local --jobs 2 --no-wait":
+        (["+", "--profile", "smoke", "--epochs", "1", "--device", "cpu", "--jobs-folder", "{s}/jobs", "--results",
+          "{s}/results"], ()),
+    "python -m lt_lib status": (["+", "--jobs", "{s}/jobs"], ()),
     "python -m lt_lib pack-data data": (["python", "-m", "lt_lib", "pack-data", "{s}/pack", "--zip", str(SHARED_ZIP)], ()),
     "python -m lt_lib lease --budget 540 --out out/lease.tar":
         (["python", "-m", "lt_lib", "lease", "--budget", "60", "--profile", "smoke", "--experiments", "ce",

@@ -55,7 +55,7 @@ def run_report(profile: str | None = None, notebooks=None, device: str = "auto",
                train: bool = False, retrain: bool = False, results_dir=None, figures_dir=None,
                data_root=None, runs_dir=None, progress: bool = True, notebooks_dir=None, dry_run: bool = False,
                html: bool = True, jobs: int | None = None, engine: dict | None = None, site: bool = True,
-               site_dir=None, skip_damaged: bool = False, in_place: bool = False) -> list[dict]:
+               site_dir=None, skip_damaged: bool = False, in_place: bool = False, launch=None) -> list[dict]:
     """Render the chosen notebooks (``--train``: after training their missing runs of ``profile``);
     returns [{notebook, status, seconds, output, detail}] and prints a summary, then what is missing.
     ``dry_run`` only prints the training plan. ``jobs`` runs at once (default: packed 8 on CUDA, 1 on
@@ -118,7 +118,11 @@ def run_report(profile: str | None = None, notebooks=None, device: str = "auto",
         print_plan(plan, dev.type)
         if dry_run:
             return []
-        _train_plan(plan, dev, device, nb, retrain, jobs, engine)
+        if launch is not None:  # submitit jobs (--launcher local or slurm)
+            launch([cfg for cfg, _, _ in plan], device=device, data_root=nb.data_root, results_dir=nb.results_dir,
+                   runs_dir=nb.runs_dir, force=retrain, engine=engine)
+        else:
+            _train_plan(plan, dev, device, nb, retrain, jobs, engine)
     out_dir.mkdir(parents=True, exist_ok=True)
     params = {"profile": profile, "device": device, "seeds": list(seeds), "train_missing": False,
               "retrain": False}  # what had to be (re)trained is trained above

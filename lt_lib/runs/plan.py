@@ -127,11 +127,13 @@ def _locked(path: Path) -> bool:
 
 
 def run_cpu_plan(jobs: int = 2, threads: int = 1, device: str = "cpu", results_dir="results", runs_dir="runs",
-                 data_root=None, engine: dict | None = None, list_only: bool = False, profile: str = "full") -> list:
+                 data_root=None, engine: dict | None = None, list_only: bool = False, profile: str = "full",
+                 launch=None) -> list:
     """``python -m lt_lib plan``: work through the CPU plan, ``jobs`` runs at a time of ``threads`` threads
     each (one per core), each resuming from its checkpoint, a line per epoch with the time left, a finished
     run written to the store at once. Stored runs and runs another process is training are skipped; run the
-    same command again (the next session) to go on. ``list_only`` prints where each run stands."""
+    same command again (the next session) to go on. ``list_only`` prints where each run stands. ``launch``
+    (``launch.launch`` with the command's options) hands the runs to submitit instead."""
     from .parallel import train_many
     from .timing import default_precision, duration, recorded, run_estimate
 
@@ -148,5 +150,8 @@ def run_cpu_plan(jobs: int = 2, threads: int = 1, device: str = "cpu", results_d
         print(f"  {r['cfg'].run_id:<40} {r['state']:<13} {r.get('detail') or eta}", flush=True)
     if list_only or not todo:
         return []
+    if launch is not None:
+        return launch([r["cfg"] for r in todo], device=device, data_root=data_root, results_dir=results_dir,
+                      runs_dir=runs_dir, engine=engine) or []
     return train_many([r["cfg"] for r in todo], jobs, threads, device, epoch_lines=True, data_root=data_root,
                       results_dir=results_dir, runs_dir=runs_dir, resume=True, engine=engine)

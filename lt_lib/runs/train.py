@@ -168,11 +168,11 @@ class Run:
 
     def __init__(self, cfg: TrainConfig, *, device="auto", data_root=None, results_dir="results", runs_dir="runs",
                  resume: bool = False, force: bool = False, quiet: bool = False, on_epoch_end=None,
-                 engine: dict | None = None, stoppable: bool = False):
+                 engine: dict | None = None, stoppable: bool = False, launcher: dict | None = None):
         self.cfg, self.device, self.data_root = cfg, device, data_root
         self.store, self.runs_dir = ResultsStore(results_dir), Path(runs_dir)
         self.resume, self.force, self.quiet, self.on_epoch_end = resume, force, quiet, on_epoch_end
-        self.engine_options, self.stoppable = engine or {}, stoppable
+        self.engine_options, self.stoppable, self.launcher = engine or {}, stoppable, launcher
         self.epoch_seconds: list[float] = []  # measured, for a lease's plan
 
     @property
@@ -326,6 +326,7 @@ class Run:
                 "resumed_at_epochs": state["resumed_at"], "engine": {**eng.describe(), **(
                     {"compile_failed": forward.failed} if getattr(forward, "failed", None) else {})},
                 **({"segments": state["segments"]} if len(state["segments"]) > 1 else {}),
+                **({"launcher": self.launcher} if self.launcher else {}),
             },
             "predictions": PREDICTIONS,
         }
@@ -344,7 +345,7 @@ class Run:
 
 def train(cfg: TrainConfig, *, device="auto", data_root=None, results_dir="results", runs_dir="runs",
           resume: bool = False, force: bool = False, quiet: bool = False, on_epoch_end=None,
-          engine: dict | None = None) -> dict:
+          engine: dict | None = None, launcher: dict | None = None) -> dict:
     """Train one run and write its summary; returns the summary.
 
     ``engine`` holds ``make_engine`` options (precision, compile, channels_last, eval_batch, graph);
@@ -356,7 +357,8 @@ def train(cfg: TrainConfig, *, device="auto", data_root=None, results_dir="resul
     ``on_epoch_end(epoch, row)`` is called after each epoch.
     """
     return drive(Run(cfg, device=device, data_root=data_root, results_dir=results_dir, runs_dir=runs_dir,
-                     resume=resume, force=force, quiet=quiet, on_epoch_end=on_epoch_end, engine=engine).steps())
+                     resume=resume, force=force, quiet=quiet, on_epoch_end=on_epoch_end, engine=engine,
+                     launcher=launcher).steps())
 
 
 def predict_stored(run_id: str, results_dir="results", runs_dir="runs", data_root=None, force: bool = False) -> dict:
