@@ -92,7 +92,7 @@ def test_ldam_drw_is_one_cosine_exit_with_ldam_and_drw():
     y = torch.tensor([0, 3, 6, 9])
     w = torch.tensor([0.1, 1.0, 2.0, 4.0] + [1.0] * 6)
     value, exit_idx = loss([z], y, w)
-    margins = loss.J.__self__.margins
+    margins = loss.J.ldam.margins
     per = torch.nn.functional.cross_entropy(30 * (z - torch.nn.functional.one_hot(y, 10) * margins[y, None]), y,
                                             reduction="none")
     assert exit_idx.tolist() == [0] * 4
