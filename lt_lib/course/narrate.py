@@ -79,3 +79,60 @@ def what_we_saw(*paragraphs):
 
     body = "\n\n".join(p for p in paragraphs if p)
     return Markdown("### What we saw\n\n" + body)
+
+
+def exit_words(nb, rows) -> list[str]:
+    """One sentence per stored early-exit run of ``rows`` (``Notebook.runs``): its accuracy, where its test
+    images leave, its FLOPs, what the same weights give with no early exit, and an exit that answers one
+    class for every image when it does."""
+    from ..learn.data import CLASSES
+
+    out = []
+    for r in stored(rows).to_dict("records"):
+        s = nb.summary(r)
+        ex = s["exits"]
+        shares = ", ".join(f"{100 * f:.1f}%" for f in ex["fraction"])
+        acc1 = ex["accuracy"][0]
+        state = (f"diverged at epoch {s['divergence']['epoch']} ({s['divergence']['reason']}), "
+                 if s["status"] == "diverged" else "")
+        no_exit = next(row["overall"] for row in ex["sweep"] if row["threshold"] == 1.0)
+        one = [c for c, a in enumerate(s["final"]["per_class"]) if a == 100.0] if r["overall"] == 10.0 else []
+        out.append(f"{run_words(r)}: {state}{pct(r['overall'])} (many {pct(r['many'])}, medium {pct(r['medium'])}, "
+                   f"few {pct(r['few'])}); test images leaving at exits 1/2/3: {shares}, for {ex['flops_ratio']:.2f} of "
+                   "the full network's FLOPs" + (f"; exit 1 is right on {acc1:.1f}% of those it takes"
+                                                 if acc1 is not None else "")
+                   + f". With no early exit (threshold 1.0) the same weights give {pct(no_exit)}"
+                   + (f", {versus(r['overall'], no_exit, 'that')}: the early exits "
+                      + ("cost accuracy (the images they take are answered worse than the last exit would)"
+                         if r["overall"] < no_exit - LEVEL else "help (the deepest exit alone is worse)"
+                         if r["overall"] > no_exit + LEVEL else "change little") if known(no_exit) else "") + "."
+                   + (f" Every test image is answered class {one[0]} ({CLASSES[one[0]]}): an early exit that says one "
+                      "class, confidently, for every image." if one else ""))
+    return out
+
+
+def gain_words(table, method: str, baseline: str, ratio) -> str:
+    """Whether a method's gain over a baseline reproduces: ours (best epoch, like the papers) against the
+    published gain, from the calibration table (rows of current-setting runs of the same profile)."""
+    def row(name):
+        t = table[(table.experiment == name) & (table.ratio == ratio) & (table.setting == "current")]
+        return t.iloc[0] if len(t) else None
+
+    m, b = row(method), row(baseline)
+    if m is None or b is None or not (known(m["ours (best epoch, test-selected)"]) and
+                                      known(b["ours (best epoch, test-selected)"])):
+        return ""
+    if m["runs"].split(",")[0] != b["runs"].split(",")[0]:
+        return f"{method} and {baseline} at ratio {ratio:g} are stored under different profiles: no gain to read yet."
+    ours = m["ours (best epoch, test-selected)"] - b["ours (best epoch, test-selected)"]
+    published = m["published (best epoch)"] - b["published (best epoch)"]
+    common = (m["gap (ours best - published)"] + b["gap (ours best - published)"]) / 2
+    verdict = "reproduced" if abs(ours - published) < 1.0 else "smaller here" if ours < published else "larger here"
+    meaning = {"reproduced": "what the two share (the data, the pipeline) moves both, and the method's own effect "
+                             "survives it",
+               "smaller here": "beyond what the two share, part of the method's own gain is lost here",
+               "larger here": "beyond what the two share, the method gains more here than in its paper"}[verdict]
+    return (f"At ratio {ratio:g}, {method} gains {ours:+.2f} points over {baseline} here ({m['runs'].split(',')[0]}, "
+            f"best epochs) against {published:+.2f} published: the gain is {verdict} "
+            f"({versus(ours, published, 'the published gain')}), while both sit about {abs(common):.1f} points "
+            + ("below" if common < 0 else "above") + f" their published numbers: {meaning}.")

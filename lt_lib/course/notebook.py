@@ -318,6 +318,13 @@ class Notebook:
 
         return TrainConfig.from_dict(self.summary(run)["config"])
 
+    def predictions(self, run) -> dict | None:
+        """A stored run's test outputs (``ResultsStore.predictions``), by run id or by a row of ``runs``; None
+        for a run that finished before runs stored them."""
+        if not isinstance(run, str):
+            run = run.get("folder") if isinstance(run.get("folder"), str) else run["run_id"]
+        return ResultsStore(self.results_dir).predictions(run)
+
     def history(self, run) -> pd.DataFrame:
         """The per-epoch history, by run id or by a row of ``runs``."""
         if not isinstance(run, str):
@@ -358,6 +365,17 @@ class Notebook:
             "(full on a GPU, quick on a CPU), or set `train_missing = True` in the parameters cell.",
             f"Times per run, from the runs recorded in results/ (the same experiment where it was run, else the median "
             f"of runs alike in exits and augmentation; {basis}):", "", *lines])
+
+    def time_words(self, experiment: str, ratio, profile: str = "full") -> str:
+        """'about 1.5 h on a GPU and 31.2 h on a CPU' for one run, from the estimate the how-to-run box prints."""
+        from ..runs.timing import default_precision, duration, recorded, run_estimate
+
+        speeds = recorded([self.results_dir])
+        parts = []
+        for kind, name in (("cuda", "a GPU"), ("cpu", "a CPU")):
+            seconds, _ = run_estimate(resolve(experiment, ratio, profile), kind, speeds, default_precision(kind, profile))
+            parts.append(f"about {duration(seconds)} on {name}" if seconds is not None else f"not measured yet on {name}")
+        return " and ".join(parts)
 
     # --------------------------------------------------------------------------------- figures
     def save(self, fig, name: str, runs: pd.DataFrame | None = None) -> None:

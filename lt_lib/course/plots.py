@@ -300,3 +300,51 @@ def hybrid_diagram(kind: str):
 __all__ = ["accuracy_vs_flops", "alpha_sweep", "augment_views", "class_counts", "exit_shares", "hybrid_diagram",
            "image_grid", "mark_schedule", "reslt_diagram", "shade_splits", "split_bars", "threshold_sweep",
            "training_curves"]
+
+
+# ----------------------------------------------------------------------- analyses on stored predictions
+def confusion_matrices(matrices: dict, title: str = ""):
+    """Row-normalised confusion matrices side by side (rows: true class; the diagonal is each class's
+    recall), one per run; classes in head-to-tail order, so a long tail shows as mass left of the diagonal."""
+    fig, axes = plt.subplots(1, len(matrices), figsize=(4.6 * len(matrices), 4.2), squeeze=False)
+    for ax, (name, m) in zip(axes[0], matrices.items()):
+        sns.heatmap(100 * m, ax=ax, cmap="Blues", vmin=0, vmax=100, annot=True, fmt=".0f", cbar=False,
+                    annot_kws={"fontsize": 6}, square=True)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("predicted class")
+        ax.set_ylabel("true class (0 = head)")
+    fig.suptitle(title or "confusion, % of each true class", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def reliability_diagrams(results: dict, title: str = ""):
+    """Accuracy against mean confidence per confidence bin (a calibrated model lies on the diagonal), with
+    each run's ECE; the bars underneath are the share of test images in each bin."""
+    fig, (ax, share) = plt.subplots(2, 1, figsize=(5.6, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    ax.plot([0, 1], [0, 1], color="0.6", ls="--", lw=1, label="calibrated")
+    for i, (name, r) in enumerate(results.items()):
+        t = r["table"].dropna(subset=["confidence"])
+        ax.plot(t["confidence"], t["accuracy"], marker="o", label=f"{name} (ECE {100 * r['ece']:.1f})")
+        bins = len(r["table"])
+        width = 1 / bins / len(results)
+        share.bar([j / bins + (i + 0.5) * width for j in range(bins)], r["table"]["share"], width=width, label=name)
+    ax.set(ylabel="accuracy", xlim=(0, 1), ylim=(0, 1))
+    ax.legend(fontsize=8, loc="upper left")
+    share.set(xlabel="confidence (max softmax)", ylabel="share of images")
+    ax.set_title(title or "reliability", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def per_class_accuracy_vs_size(table: pd.DataFrame, title: str = ""):
+    """Final per-class test accuracy against the class's training images (log scale), one line per run."""
+    fig, ax = plt.subplots(figsize=(6.4, 4))
+    for name, group in table.groupby("run", sort=False):
+        group = group.sort_values("training images")
+        ax.plot(group["training images"], group["accuracy"], marker="o", label=name)
+    ax.set_xscale("log")
+    ax.set(xlabel="training images of the class (log scale)", ylabel="test accuracy on the class (%)", ylim=(0, 100))
+    ax.legend(fontsize=8)
+    ax.set_title(title or "per-class accuracy against class size", fontsize=10)
+    return fig

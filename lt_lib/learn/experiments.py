@@ -84,11 +84,17 @@ class TrainConfig:
         return cls(**{k: tup(v) for k, v in config.items() if k in _FIELDS})
 
     @property
+    def logit_scale(self) -> float:
+        """What the loss multiplies the head's logits by before its softmax: LDAM's s, else 1. The
+        probabilities the network was trained to give are softmax(logit_scale * logits)."""
+        return self.ldam_scale if self.criterion == "ldam" else 1.0
+
+    @property
     def confidence_scale(self) -> float:
         """What an exit's logits are multiplied by before the softmax that judges its confidence: the
         LDAM scale s when the confidence is taken on the logits the loss trains (LDAM trains s * z; a
         cosine head's raw z in [-1, 1] can never be more than 45% confident over ten classes), else 1."""
-        return self.ldam_scale if self.criterion == "ldam" and self.exit_confidence == "trained" else 1.0
+        return self.logit_scale if self.exit_confidence == "trained" else 1.0
 
     @property
     def config_hash(self) -> str:
