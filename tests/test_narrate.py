@@ -1,17 +1,17 @@
 """Generated conclusions agree in sign and size with the tables they sum up."""
 import pandas as pd
 
-from lt_lib.course.narrate import exit_words, gain_words, versus
+from lt_lib.course.narrate import exit_words, gain_words, pair_words, versus
 
 
 def calibration_table(ldam_best, ce_best, runs=("full, 200 epochs", "full, 200 epochs")):
     return pd.DataFrame([
         {"experiment": "ldam-drw", "ratio": 100, "runs": runs[0], "setting": "current",
-         "ours (best epoch, test-selected)": ldam_best, "published (best epoch)": 77.03,
-         "gap (ours best - published)": ldam_best - 77.03},
+         "ours (best epoch, test-selected)": ldam_best, "published": 77.03,
+         "published as": "best epoch", "gap (like for like)": ldam_best - 77.03},
         {"experiment": "ce", "ratio": 100, "runs": runs[1], "setting": "current",
-         "ours (best epoch, test-selected)": ce_best, "published (best epoch)": 70.36,
-         "gap (ours best - published)": ce_best - 70.36}])
+         "ours (best epoch, test-selected)": ce_best, "published": 70.36,
+         "published as": "best epoch", "gap (like for like)": ce_best - 70.36}])
 
 
 def test_a_reproduced_gain_is_called_so_with_the_common_offset():
@@ -57,6 +57,54 @@ def test_exit_words_say_whether_the_exits_help_or_cost():
     nb = FakeNotebook({"elf": exit_summary(53.24, 28.0), "hybrid": exit_summary(23.52, 39.12),
                        "one": exit_summary(10.0, 10.0, (1.0, 0.0, 0.0), [0.0] * 3 + [100.0] + [0.0] * 6)})
     elf, hybrid, one = exit_words(nb, rows)
-    assert "give 28.00%, 25.24 points above that: the early exits help (the deepest exit alone is worse)" in elf
-    assert "give 39.12%, 15.60 points below that: the early exits cost accuracy" in hybrid
+    assert "give 28.00%; with its exits it ends 25.24 points above that: the early exits help (the deepest exit alone is worse)" in elf
+    assert "give 39.12%; with its exits it ends 15.60 points below that: the early exits cost accuracy" in hybrid
     assert "Every test image is answered class 3 (cat)" in one and "change little" in one
+
+
+def exit_row(run_id, overall, profile="quick"):
+    return {"run_id": run_id, "experiment": run_id, "imbalance": 100.0, "status": "completed", "overall": overall,
+            "many": overall, "medium": overall, "few": overall, "profile": profile, "shown as": profile}
+
+
+def test_pair_words_find_when_the_exits_not_the_network_make_the_difference():
+    # the notebook 08 case: model 8 below model 7 as trained, above it with no early exit
+    nb = FakeNotebook({"m8": exit_summary(23.52, 39.12, (0.417, 0.0, 0.583)),
+                       "m7": exit_summary(29.94, 34.34, (0.141, 0.0, 0.859))})
+    words = pair_words(nb, exit_row("m8", 23.52), exit_row("m7", 29.94), "Mixup (model 8)", "AutoAugment (model 7)")
+    assert words.startswith("Mixup (model 8) ends 6.42 points below AutoAugment (model 7), but with no early exit")
+    assert "39.12% against 34.34% (4.78 points above AutoAugment (model 7))" in words
+    assert "comes from the early exits" in words and "sends 41.7% of the test images out at exit 1" in words
+    # the same order both ways: the networks differ
+    nb = FakeNotebook({"a": exit_summary(50.0, 48.0), "b": exit_summary(40.0, 41.0)})
+    same = pair_words(nb, exit_row("a", 50.0), exit_row("b", 40.0), "a", "b")
+    assert "the difference is in the networks" in same and "comes from the early exits" not in same
+    # a quick run against a full one: no verdict
+    mixed = pair_words(nb, exit_row("a", 50.0), exit_row("b", 40.0, "full"), "a", "b")
+    assert mixed == "a ends not comparable with b yet (quick against full profile)."
+
+
+def test_saturation_words_give_the_cosine_lead_that_passes_the_threshold():
+    from types import SimpleNamespace
+
+    from lt_lib.course.narrate import saturation_words
+
+    cfg = SimpleNamespace(confidence_scale=30.0, inference_threshold=0.5)
+    words = saturation_words(cfg, 0.989, {"few": 1.77})
+    # softmax(30 z) over 10 classes: 1 / (1 + 9 exp(-30 d)) = 0.5  <=>  d = ln 9 / 30 = 0.0732
+    assert "Exit 1 takes 98.9% of the images" in words and "a cosine lead of 0.073 over" in words
+    assert "(few 1.77%)" in words
+    assert "lead of 0.037" in saturation_words(SimpleNamespace(confidence_scale=30.0, inference_threshold=0.25),
+                                               0.995, {"few": 10.53})  # ln 3 / 30
+    assert saturation_words(cfg, 0.5, {"few": 1.0}) == ""  # exit 1 does not take nearly everything
+    assert saturation_words(SimpleNamespace(confidence_scale=1.0, inference_threshold=0.5), 0.99, {"few": 1.0}) == ""
+
+
+def test_confound_words_name_every_other_difference_from_the_registry():
+    from lt_lib.course.narrate import confound_words, setting_differences
+
+    assert setting_differences("model6", "model14") == {"autoaugment": (False, True),
+                                                        "aggregation": ("accumulate", "routed")}
+    words = confound_words("model6", "model14", "aggregation")
+    assert "is not a test of aggregation alone: they also differ in autoaugment (False against True)" in words
+    assert confound_words("model6", "model6", "aggregation").endswith("says nothing about it.")

@@ -1,5 +1,6 @@
 """The notebook helpers and the headless report (the notebooks themselves run under nbval)."""
 import nbformat
+import pandas as pd
 import pytest
 
 from lt_lib.course.notebook import Notebook, setup
@@ -84,18 +85,21 @@ def test_compare_puts_the_report_and_paper_next_to_ours_like_with_like():
     assert "paper (best epoch)" not in sweep and sweep["ours - report"] == pytest.approx(1.0)
 
 
-def test_save_captions_the_figure_with_its_profile(tmp_path):
+def test_save_captions_a_figure_of_runs_with_their_profiles_and_a_diagram_not_at_all(tmp_path):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     nb = notebook_at(tmp_path)
-    fig, _ = plt.subplots()
-    nb.save(fig, "00_test")
-    path = tmp_path / "figures" / "00_test.png"
-    assert path.stat().st_size > 0
-    assert any(t.get_text().startswith("profile: smoke") for t in fig.texts)
+    diagram, _ = plt.subplots()
+    nb.save(diagram, "00_diagram")
+    assert (tmp_path / "figures" / "00_diagram.png").stat().st_size > 0 and diagram.texts == []
+    curves, _ = plt.subplots()
+    runs = pd.DataFrame({"shown as": ["quick, 30 epochs", "full, 200 epochs", ""], "setting": ["current"] * 3})
+    nb.save(curves, "00_curves", runs)
+    assert [t.get_text() for t in curves.texts] == [
+        "runs shown: full, 200 epochs; quick, 30 epochs; quick runs are not reproductions"]
 
 
 def test_folders_smoke_stays_in_out_and_runs_go_beside_redirected_results(monkeypatch, tmp_path):

@@ -95,20 +95,87 @@ def exit_words(nb, rows) -> list[str]:
         acc1 = ex["accuracy"][0]
         state = (f"diverged at epoch {s['divergence']['epoch']} ({s['divergence']['reason']}), "
                  if s["status"] == "diverged" else "")
-        no_exit = next(row["overall"] for row in ex["sweep"] if row["threshold"] == 1.0)
+        no_exit = no_exit_accuracy(s)
         one = [c for c, a in enumerate(s["final"]["per_class"]) if a == 100.0] if r["overall"] == 10.0 else []
         out.append(f"{run_words(r)}: {state}{pct(r['overall'])} (many {pct(r['many'])}, medium {pct(r['medium'])}, "
                    f"few {pct(r['few'])}); test images leaving at exits 1/2/3: {shares}, for {ex['flops_ratio']:.2f} of "
                    "the full network's FLOPs" + (f"; exit 1 is right on {acc1:.1f}% of those it takes"
                                                  if acc1 is not None else "")
                    + f". With no early exit (threshold 1.0) the same weights give {pct(no_exit)}"
-                   + (f", {versus(r['overall'], no_exit, 'that')}: the early exits "
+                   + (f"; with its exits it ends {versus(r['overall'], no_exit, 'that')}: the early exits "
                       + ("cost accuracy (the images they take are answered worse than the last exit would)"
                          if r["overall"] < no_exit - LEVEL else "help (the deepest exit alone is worse)"
                          if r["overall"] > no_exit + LEVEL else "change little") if known(no_exit) else "") + "."
                    + (f" Every test image is answered class {one[0]} ({CLASSES[one[0]]}): an early exit that says one "
-                      "class, confidently, for every image." if one else ""))
+                      "class, confidently, for every image." if one else "")
+                   + saturation_words(nb.config(r) if hasattr(nb, "config") else None, ex["fraction"][0], r))
     return out
+
+
+def saturation_words(cfg, first_share: float, r) -> str:
+    """Why an exit on scaled logits takes nearly every image: softmax(s z) over C classes passes the
+    threshold t as soon as the top logit leads every other by ln((C - 1) t / (1 - t)) / s."""
+    if cfg is None or first_share < 0.9 or cfg.confidence_scale <= 1.0:
+        return ""
+    t, s = cfg.inference_threshold, cfg.confidence_scale
+    lead = math.log(9 * t / (1 - t)) / s  # CIFAR-10: nine other classes
+    return (f" Exit 1 takes {100 * first_share:.1f}% of the images because its confidence is the softmax of "
+            f"{s:g} x cos: a cosine lead of {lead:.3f} over every other class (cosines span 2) already passes the "
+            f"threshold {t:g}, so an exit that hardly separates the classes still decides, and the classes it "
+            f"learned least pay (few {pct(r['few'])}).")
+
+
+def no_exit_accuracy(summary: dict):
+    """What a stored early-exit run's weights give with no early exit (every image to the last exit)."""
+    return next((row["overall"] for row in summary["exits"]["sweep"] if row["threshold"] == 1.0), None)
+
+
+def pair_words(nb, a, b, name_a: str, name_b: str) -> str:
+    """Two stored early-exit runs of one profile compared twice: as trained (with their exits) and with no
+    early exit. Where the two orders differ, the difference is the exits' doing, and the sentence names
+    the exit that makes it."""
+    head = f"{name_a} ends {versus_runs(a, b, name_b)}"
+    if a.get("profile") != b.get("profile"):
+        return head + "."
+    sa, sb = nb.summary(a), nb.summary(b)
+    na, nb_ = no_exit_accuracy(sa), no_exit_accuracy(sb)
+    if not (known(na) and known(nb_)):
+        return head + "."
+
+    def order(d):
+        return 0 if abs(d) < LEVEL else (1 if d > 0 else -1)
+
+    deep = f"with no early exit the same weights give {pct(na)} against {pct(nb_)} ({versus(na, nb_, name_b)})"
+    if order(a["overall"] - b["overall"]) == order(na - nb_):
+        return f"{head}; {deep}: the difference is in the networks, not only in their exits."
+    exits = []
+    for name, s in ((name_a, sa), (name_b, sb)):
+        frac, acc = s["exits"]["fraction"][0], s["exits"]["accuracy"][0]
+        exits.append(f"{name} sends {100 * frac:.1f}% of the test images out at exit 1"
+                     + (f" and is right on {acc:.1f}% of them" if acc is not None else ""))
+    return (f"{head}, but {deep}: the order as trained comes from the early exits, not from what the deepest "
+            f"exit learned ({exits[0]}; {exits[1]}).")
+
+
+def setting_differences(a: str, b: str, ratio: float = 100) -> dict:
+    """The settings in which two registry entries differ at a ratio: {field: (a's value, b's value)}."""
+    from ..learn.experiments import resolve
+
+    x, y = resolve(a, ratio).to_dict(), resolve(b, ratio).to_dict()
+    return {k: (x[k], y.get(k)) for k in x if k != "experiment" and x[k] != y.get(k)}
+
+
+def confound_words(a: str, b: str, factor: str, ratio: float = 100) -> str:
+    """Whether comparing two entries isolates ``factor``: names every other setting they differ in."""
+    diff = setting_differences(a, b, ratio)
+    others = {k: v for k, v in diff.items() if k != factor}
+    if factor not in diff:
+        return f"{a} and {b} do not differ in {factor}: their comparison says nothing about it."
+    if not others:
+        return f"{a} against {b} changes {factor} alone: their difference is {factor}'s."
+    listed = ", ".join(f"{k} ({v[0]} against {v[1]})" for k, v in others.items())
+    return (f"{a} against {b} is not a test of {factor} alone: they also differ in {listed}, so their difference "
+            f"mixes the {len(others) + 1} changes; one seed of each cannot separate them.")
 
 
 def gain_words(table, method: str, baseline: str, ratio) -> str:
@@ -125,8 +192,10 @@ def gain_words(table, method: str, baseline: str, ratio) -> str:
     if m["runs"].split(",")[0] != b["runs"].split(",")[0]:
         return f"{method} and {baseline} at ratio {ratio:g} are stored under different profiles: no gain to read yet."
     ours = m["ours (best epoch, test-selected)"] - b["ours (best epoch, test-selected)"]
-    published = m["published (best epoch)"] - b["published (best epoch)"]
-    common = (m["gap (ours best - published)"] + b["gap (ours best - published)"]) / 2
+    if not (m["published as"] == b["published as"] == "best epoch"):
+        return ""
+    published = m["published"] - b["published"]
+    common = (m["gap (like for like)"] + b["gap (like for like)"]) / 2
     verdict = "reproduced" if abs(ours - published) < 1.0 else "smaller here" if ours < published else "larger here"
     meaning = {"reproduced": "what the two share (the data, the pipeline) moves both, and the method's own effect "
                              "survives it",

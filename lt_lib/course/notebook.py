@@ -2,7 +2,7 @@
 
     nb = setup(profile, device=device, results_dir=results_dir, ...)
     runs = nb.runs(["reslt-a0.95"], ratios=[100])     # a DataFrame, one row per run asked for
-    nb.save(fig, "02_curves_ir100")                    # figures/<name>.png, captioned with the profile
+    nb.save(fig, "02_curves_ir100", runs)              # figures/<name>.png, captioned with the runs shown
 
 Run All is safe: interactively a notebook never trains. It shows, per run, the stored run of the best
 profile there is (``auto``: full, else quick; each row says which), marks runs made under an older
@@ -69,12 +69,6 @@ class Notebook:
         from ..runs.train import resolve_device
 
         return default_train_profile(resolve_device(self.device))
-
-    @property
-    def caption(self) -> str:
-        if self.profile == AUTO:
-            return "runs: full profile (200 epochs) where stored, else quick (30 epochs, not a reproduction)"
-        return f"profile: {self.profile} ({PROFILES[self.profile].label})"
 
     # ------------------------------------------------------------------------------------ runs
     def configs(self, experiments, ratios, profile=None):
@@ -222,11 +216,12 @@ class Notebook:
 
     def calibration(self) -> pd.DataFrame:
         """The calibration runs (``reference.CALIBRATION``) against the published number of the same
-        method: ours at the final and at the best epoch, the published one (a best epoch), the gap at
-        like selection (best - published), and, once a full-profile ``ce-balanced`` run is stored, the
-        data's cost (92.49 - its best epoch) and each gap after it."""
+        method: ours at the final and at the best epoch, the published one and which epoch it is (the
+        papers' best; seed 004's ELF run its final), the gap like for like (our epoch of the same kind -
+        published), and, once a full-profile ``ce-balanced`` run is stored, the data's cost (92.49 - its
+        best epoch) and each gap after it."""
         from ..learn.experiments import EXPERIMENTS
-        from ..learn.reference import CALIBRATION, published
+        from ..learn.reference import CALIBRATION, published, published_by
 
         rows = []
         stored = load_results(self.results_dir)
@@ -245,14 +240,18 @@ class Notebook:
                                  "runs": r["shown as"] if r else "not run yet", "setting": r["setting"] if r else "",
                                  "ours (final epoch)": r["overall"] if r else math.nan,
                                  "ours (best epoch, test-selected)": r["best_overall"] if r else math.nan,
-                                 "published (best epoch)": value, "source": source})
+                                 "published": value,
+                                 "published as": SELECTION[published_by(experiment)],
+                                 "source": source})
         table = pd.DataFrame(rows)
-        table["gap (ours best - published)"] = table["ours (best epoch, test-selected)"] - table["published (best epoch)"]
+        ours = table["ours (best epoch, test-selected)"].where(table["published as"] == "best epoch",
+                                                               table["ours (final epoch)"])
+        table["gap (like for like)"] = ours - table["published"]
         balanced = table[(table.experiment == "ce-balanced") & table.runs.str.startswith("full")
                          & (table.setting == "current")]
         if len(balanced):
-            cost = -balanced["gap (ours best - published)"].iloc[0]
-            table["gap after the data's cost"] = table["gap (ours best - published)"] + cost
+            cost = -balanced["gap (like for like)"].iloc[0]
+            table["gap after the data's cost"] = table["gap (like for like)"] + cost
         return table.round(2)
 
     def engine_check(self, folder: str = "engine-check") -> pd.DataFrame:
@@ -379,17 +378,16 @@ class Notebook:
 
     # --------------------------------------------------------------------------------- figures
     def save(self, fig, name: str, runs: pd.DataFrame | None = None) -> None:
-        """Caption the figure with what produced it (the profiles and epochs of ``runs``, else the
-        notebook's profile) and save figures/<name>.png (the notebook shows it inline as usual)."""
-        caption = self.caption
-        if runs is not None and len(runs) and "shown as" in runs:
-            shown = sorted({v for v in runs["shown as"] if v})
+        """Save figures/<name>.png (the notebook shows it inline as usual). A figure of ``runs`` is captioned
+        with what produced it (their profiles and epochs); a figure of data or a diagram carries no caption."""
+        if runs is not None:
+            shown = sorted({v for v in runs["shown as"] if v}) if "shown as" in runs else []
             old = " (some made under an old setting)" if (runs.get("setting") == "old setting").any() else ""
             caption = "runs shown: " + ("; ".join(shown) or "none stored") + old + (
                 "; quick runs are not reproductions" if any(v.startswith("quick") for v in shown) else "")
-        # below everything already drawn (tick labels and axis labels can reach under the axes)
-        bottom = fig.get_tightbbox(fig.canvas.get_renderer()).y0 / fig.get_figheight()
-        fig.text(0.99, bottom - 0.01, caption, ha="right", va="top", fontsize=7, color="0.4")
+            # below everything already drawn (tick labels and axis labels can reach under the axes)
+            bottom = fig.get_tightbbox(fig.canvas.get_renderer()).y0 / fig.get_figheight()
+            fig.text(0.99, bottom - 0.01, caption, ha="right", va="top", fontsize=7, color="0.4")
         self.figures_dir.mkdir(parents=True, exist_ok=True)
         path = self.figures_dir / f"{name}.png"
         fig.savefig(path, dpi=120, bbox_inches="tight")

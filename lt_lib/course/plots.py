@@ -98,7 +98,7 @@ def training_curves(history: pd.DataFrame, title: str, cfg=None):
     for key in ("many", "medium", "few"):
         ax.plot(h["epoch"], h[f"test_{key}"], color=SPLIT_COLOURS[key], label=f"test {key}")
     ax.plot(history["epoch"], history["train_acc"], color="0.6", ls="--", label="train (augmented)")
-    ax.set(xlabel="epoch", ylabel="accuracy (%)", ylim=(0, 100))
+    ax.set(xlabel="epoch", ylabel="accuracy (%)", ylim=(-3, 103))  # a split stuck at 0% stays visible
     ax.set_title(title, pad=58 if cfg is not None else 6)
     mark_schedule(ax, cfg)
     _legend_outside(ax)
@@ -129,18 +129,61 @@ def alpha_sweep(ours: pd.DataFrame, reference: pd.DataFrame | None = None, title
     return fig
 
 
-def split_bars(df: pd.DataFrame, label: str = "model", title: str = ""):
-    """Grouped bars: one group per ``label`` value, one bar per overall / many / medium / few."""
-    long = df.melt(id_vars=[label], value_vars=["overall", "many", "medium", "few"], var_name="split",
-                   value_name="accuracy").dropna()
-    fig, ax = plt.subplots(figsize=(max(6, 1.3 * df[label].nunique()), 4))
+def split_bars(df: pd.DataFrame, label: str = "model", title: str = "", references: bool = True):
+    """Grouped bars: one group per ``label`` value, one bar per overall / many / medium / few (ours, final
+    epoch). With ``references``, the report's number for the same experiment and ratio marks each bar
+    (a black bar: its final epoch) and the paper's overall number the overall bar (a diamond: its best
+    epoch), where the frame has ``experiment`` and ``imbalance`` and the sources give one."""
+    import textwrap
+
+    from ..learn.reference import lookup, paper_overall
+
+    metrics = ["overall", "many", "medium", "few"]
+    long = df.melt(id_vars=[label], value_vars=metrics, var_name="split", value_name="accuracy").dropna()
+    groups = list(dict.fromkeys(df[label]))
+    fig, ax = plt.subplots(figsize=(max(6, 1.5 * len(groups)), 4))
     palette = {"overall": "0.3", **SPLIT_COLOURS}
-    sns.barplot(long, x=label, y="accuracy", hue="split", palette=palette, ax=ax)
+    sns.barplot(long, x=label, y="accuracy", hue="split", hue_order=metrics, order=groups, palette=palette, ax=ax,
+                errorbar=None)
     ax.set(ylabel="test accuracy (%)", ylim=(0, 100), xlabel="")
     ax.set_title(title, pad=28)
-    ax.tick_params(axis="x", labelsize=8)
-    ax.legend(fontsize=8, ncols=4, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
+    wrap = textwrap.TextWrapper(14, break_long_words=False, break_on_hyphens=False)  # at spaces only
+    ax.set_xticks(range(len(groups)), ["\n".join(wrap.fill(part) for part in str(g).split("\n")) for g in groups],
+                  fontsize=8)
+    marked = set()
+    if references and {"experiment", "imbalance"} <= set(df.columns):
+        width = 0.8 / len(metrics)
+        for g, row in enumerate(df.drop_duplicates(label).itertuples()):
+            for k, metric in enumerate(metrics):
+                x = g - 0.4 + width * (k + 0.5)
+                report = lookup("report", row.experiment, row.imbalance, metric)
+                if report is not None:
+                    ax.plot([x - width / 2, x + width / 2], [report] * 2, color="black", lw=2.2, solid_capstyle="butt",
+                            label="report (final epoch)" if "report" not in marked else None)
+                    marked.add("report")
+            paper = paper_overall(row.experiment, row.imbalance)
+            if paper is not None:
+                ax.plot(g - 0.4 + width / 2, paper, "D", color="white", markeredgecolor="black", ms=6,
+                        label="paper, overall (best epoch)" if "paper" not in marked else None)
+                marked.add("paper")
+    ax.legend(fontsize=8, ncols=4 + len(marked), loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     return fig
+
+
+def spread(ys, gap: float, low: float = 0.0, high: float = 1.0) -> list[float]:
+    """Label positions at least ``gap`` apart, each as close to its own ``ys`` value as that allows, kept
+    within [low, high] (upward from the lowest, then shifted down if the top overflows)."""
+    order = sorted(range(len(ys)), key=lambda i: ys[i])
+    out = list(ys)
+    prev = low - gap
+    for i in order:
+        out[i] = max(ys[i], prev + gap, low)
+        prev = out[i]
+    over = prev - high
+    if over > 0:
+        for i in order:
+            out[i] -= over
+    return out
 
 
 def exit_shares(history: pd.DataFrame, title: str):
@@ -158,11 +201,10 @@ def exit_shares(history: pd.DataFrame, title: str):
         shares = [100 * h[c] for c in cols]
         ax.stackplot(h["epoch"], *shares, labels=[f"exit {c[-1]}" for c in cols], colors=colours, alpha=0.9)
         ax.set(xlabel="epoch", title=label, ylim=(0, 100), xlim=(h["epoch"].min(), h["epoch"].max()))
-        last, bottom = [s.iloc[-1] for s in shares], 0.0
-        for k, share in enumerate(last):
-            ax.text(1.01, (bottom + share / 2) / 100, f"exit {k + 1}: {share:.1f}%", transform=ax.transAxes,
-                    fontsize=7, va="center")
-            bottom += share
+        last = [s.iloc[-1] for s in shares]
+        middles = [(sum(last[:k]) + share / 2) / 100 for k, share in enumerate(last)]
+        for k, (y, share) in enumerate(zip(spread(middles, 0.08), last)):
+            ax.text(1.01, y, f"exit {k + 1}: {share:.1f}%", transform=ax.transAxes, fontsize=7, va="center")
         if sum(last[:-1]) < 0.05:
             ax.text(0.5, 0.5, "no image leaves early", transform=ax.transAxes, ha="center", fontsize=9,
                     color="0.2", bbox=dict(facecolor="white", alpha=0.8, lw=0))
@@ -199,23 +241,29 @@ def threshold_sweep(summaries: dict, title: str = ""):
 
 def accuracy_vs_flops(summaries: dict, title: str = ""):
     """The trade-off early exits exist for: test accuracy against expected inference FLOPs (% of the
-    full network), one point per run at its own inference threshold (a diverged run as an x); a run's
-    threshold sweep is drawn as a curve only where its points have distinct FLOPs. ``summaries``:
-    {label: summary with ``exits``}."""
-    fig, ax = plt.subplots(figsize=(8, 4.2))
-    for name, s in summaries.items():
+    full network), one marker per run at its own inference threshold (a diverged run as an x), each run
+    its own colour and marker shape. A run's threshold sweep (the same weights at other thresholds) is
+    drawn dashed only where it has three or more distinct FLOPs: two points would draw a straight
+    segment that reads like a curve of operating points. ``summaries``: {label: summary with ``exits``}."""
+    fig, ax = plt.subplots(figsize=(8.5, 4.6))
+    colours = sns.color_palette("tab10", 10) + sns.color_palette("dark", 10)
+    shapes = "osD^vP*Xh<>p"
+    for i, (name, s) in enumerate(summaries.items()):
         ex = s["exits"]
         diverged = s.get("status") == "diverged"
-        point, = ax.plot(100 * ex["flops_ratio"], s["final"]["overall"], "x" if diverged else "o", ms=8,
-                         markeredgecolor="black", label=name + (" (diverged)" if diverged else ""))
-        sweep = pd.DataFrame(ex["sweep"]).drop_duplicates("flops_ratio")
-        if len(sweep) > 1 and not diverged:
-            ax.plot(100 * sweep["flops_ratio"], sweep["overall"], "-", lw=1, alpha=0.6, color=point.get_color())
+        colour = colours[i % len(colours)]
+        ax.plot(100 * ex["flops_ratio"], s["final"]["overall"], "x" if diverged else shapes[i % len(shapes)], ms=9,
+                color=colour, markeredgecolor="black" if not diverged else colour,
+                label=name + (" (diverged)" if diverged else ""), zorder=3)
+        sweep = pd.DataFrame(ex["sweep"]).drop_duplicates("flops_ratio").sort_values("flops_ratio")
+        if sweep["flops_ratio"].nunique() >= 3 and not diverged:
+            ax.plot(100 * sweep["flops_ratio"], sweep["overall"], "--", lw=1, alpha=0.7, color=colour, zorder=2)
     ax.set(xlabel="expected inference FLOPs (% of the full network)", ylabel="test accuracy (%)", title=title)
     ax.set_xlim(right=102)
     _legend_outside(ax)
-    ax.text(0.01, 0.01, "points: each run at its own inference threshold; lines: its threshold sweep "
-            "(test-selected), where the FLOPs vary", transform=ax.transAxes, fontsize=7, color="0.35")
+    ax.annotate("markers: each run at its own inference threshold; dashed: the same weights at other thresholds "
+                "(choosing one there on the test set would flatter it)", (0, 0), xytext=(0, -36),
+                xycoords="axes fraction", textcoords="offset points", fontsize=7, color="0.35", va="top")
     return fig
 
 
@@ -278,19 +326,27 @@ def hybrid_diagram(kind: str):
         _box(ax, x + 0.1, 0.9, 1.4, 1.0, head, "#FCE5CD" if head.startswith("ResLT") else "#FFF2CC", 7)
         _arrow(ax, x + 0.8, 2.5, x + 0.8, 1.9)
         ax.text(x + 0.8, 0.55, f"exit {k + 1}", ha="center", fontsize=8)
-    # an image leaving at exit 2: where its loss counts
-    ax.text(0.1, 0.15, "an image that\nleaves at exit 2:", fontsize=7.5, va="center")
-    counted = [0, 1] if kind == "accumulative" else [1]
-    for k in range(3):
-        x = stages[k][0] + 0.8
-        if k in counted:
-            ax.text(x, 0.15, "loss counts here", ha="center", fontsize=7, color="#C44E52", weight="bold")
-        elif k == 2:
-            ax.text(x, 0.15, "not reached", ha="center", fontsize=7, color="0.5")
-    rule = ("its loss is summed at every exit up to its own (ELF)" if kind == "accumulative" else
-            "its loss counts at its own exit only (the report's fix)")
-    if kind == "full power":
-        rule += "; every exit has a ResLT head and the full ResLT loss"
+    # an image leaving at exit 2: where its loss counts (full power: both variants, one row each)
+    variants = {"accumulative": [("", [0, 1])], "routed": [("", [1])],
+                "full power": [("accumulated\n(models 5, 6)", [0, 1]), ("routed\n(models 14-16)", [1])]}[kind]
+    if len(variants) == 1:
+        ax.text(0.1, 0.15, "an image that\nleaves at exit 2:", fontsize=7.5, va="center")
+    else:
+        ax.set_ylim(-0.5, 4.2)
+        ax.text(0.1, 1.1, "an image that\nleaves at exit 2:", fontsize=7.5, va="center")
+    for row, (name, counted) in enumerate(variants):
+        y = 0.15 if len(variants) == 1 else 0.15 - 0.45 * row
+        if name:
+            ax.text(0.1, y, name, fontsize=7, ha="left", va="center", color="0.2")
+        for k in range(3):
+            x = stages[k][0] + 0.8
+            if k in counted:
+                ax.text(x, y, "loss counts here", ha="center", fontsize=7, color="#C44E52", weight="bold")
+            elif k == 2:
+                ax.text(x, y, "not reached", ha="center", fontsize=7, color="0.5")
+    rule = {"accumulative": "its loss is summed at every exit up to its own (ELF)",
+            "routed": "its loss counts at its own exit only (the report's fix)",
+            "full power": "a ResLT head and the full ResLT loss at every exit"}[kind]
     ax.text(5.0, 3.75, f"{kind} hybrid. {rule[0].upper()}{rule[1:]}", ha="center", fontsize=8.5)
     ax.text(5.0, 3.5, "training rule: an image leaves at an early exit when it is right there and more confident "
             "than the training threshold", ha="center", fontsize=7.5, color="0.3")
@@ -298,7 +354,7 @@ def hybrid_diagram(kind: str):
 
 
 __all__ = ["accuracy_vs_flops", "alpha_sweep", "augment_views", "class_counts", "exit_shares", "hybrid_diagram",
-           "image_grid", "mark_schedule", "reslt_diagram", "shade_splits", "split_bars", "threshold_sweep",
+           "image_grid", "mark_schedule", "reslt_diagram", "shade_splits", "split_bars", "spread", "threshold_sweep",
            "training_curves"]
 
 

@@ -122,14 +122,17 @@ def paper_overall(experiment: str, imbalance: float):
     return lookup("paper", counterpart, imbalance) if counterpart else None
 
 
+def published_by(experiment: str) -> str:
+    """Whose number a calibration run is compared with: ``paper``, or ``report`` for ELF (seed 004's own
+    run, the implementation we follow). ``SELECTION[published_by(e)]`` says which epoch it is."""
+    return "report" if experiment == "elf-ldam-drw" else "paper"
+
+
 def published(experiment: str, imbalance: float) -> tuple[float | None, str | None]:
     """(number, source) of the published number a calibration run is compared with: the paper's, or
     for ELF the report's own implementation (seed 004), whose code is the one we follow."""
-    if experiment == "elf-ldam-drw":
-        value = lookup("report", experiment, imbalance)
-        who = "report"
-    else:
-        value, who = paper_overall(experiment, imbalance), "paper"
+    who = published_by(experiment)
+    value = lookup(who, experiment, imbalance) if who == "report" else paper_overall(experiment, imbalance)
     if value is None:
         return None, None
     key = experiment if who == "report" else PAPER_COUNTERPART[experiment]
