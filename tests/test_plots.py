@@ -45,3 +45,18 @@ def test_accuracy_vs_flops_draws_a_sweep_only_with_three_distinct_costs():
     assert len(dashed) == 1 and len(dashed[0].get_xdata()) == 4
     markers = {line.get_label(): line.get_marker() for line in fig.axes[0].lines if line.get_label()[0] != "_"}
     assert markers["two costs"] != markers["curve"]
+
+
+def test_confidence_histograms_split_right_from_wrong_per_exit():
+    import numpy as np
+
+    # two exits, three images: exit 1 sure and right on image 0, sure and wrong on image 1
+    logits = np.full((2, 3, 10), 0.0)
+    logits[0, 0, 0] = logits[0, 1, 5] = 10.0
+    logits[1, :, 0] = 1.0
+    fig = plots.confidence_histograms({"logits": logits, "labels": np.array([0, 1, 2])}, threshold=0.5)
+    first = fig.axes[0]
+    right, wrong = [sum(patch.get_height() for patch in c) for c in first.containers]
+    assert (right, wrong) == (1, 2)  # stacked: the wrong bars sit on the right ones
+    assert [line.get_xdata()[0] for line in first.lines] == [0.5]
+    assert len(fig.axes[1].lines) == 0  # no threshold at the final exit: every image left there answers

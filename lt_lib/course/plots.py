@@ -400,7 +400,33 @@ def per_class_accuracy_vs_size(table: pd.DataFrame, title: str = ""):
         group = group.sort_values("training images")
         ax.plot(group["training images"], group["accuracy"], marker="o", label=name)
     ax.set_xscale("log")
-    ax.set(xlabel="training images of the class (log scale)", ylabel="test accuracy on the class (%)", ylim=(0, 100))
+    ax.set(xlabel="training images of the class (log scale)", ylabel="test accuracy on the class (%)", ylim=(-3, 103))
     ax.legend(fontsize=8)
     ax.set_title(title or "per-class accuracy against class size", fontsize=10)
+    return fig
+
+
+def confidence_histograms(p: dict, scale: float = 1.0, threshold: float | None = None, title: str = ""):
+    """Per exit, the test images' confidence (max softmax of ``scale`` x the exit's logits) as two
+    histograms: images that exit answers right and wrong; the inference threshold as a dashed line. An
+    exit whose wrong answers pile up above the threshold decides wrongly with confidence."""
+    import numpy as np
+
+    from .analysis import softmax
+
+    logits = np.asarray(p["logits"], dtype=np.float64)
+    k = logits.shape[0]
+    fig, axes = plt.subplots(1, k, figsize=(3.4 * k + 0.6, 3.0), sharey=True, squeeze=False)
+    bins = np.linspace(0.0, 1.0, 21)
+    for e, ax in enumerate(axes[0]):
+        prob = softmax(logits[e], scale)
+        conf, right = prob.max(-1), prob.argmax(-1) == np.asarray(p["labels"])
+        ax.hist([conf[right], conf[~right]], bins=bins, stacked=True, color=["#55A868", "#C44E52"],
+                label=["right", "wrong"])
+        if threshold is not None and e < k - 1:
+            ax.axvline(threshold, color="0.2", ls="--", lw=1, label=f"threshold {threshold:g}")
+        ax.set(xlabel="confidence", title=f"exit {e + 1}" if k > 1 else "final exit", xlim=(0, 1))
+    axes[0][0].set_ylabel("test images")
+    axes[0][-1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    fig.suptitle(title, y=1.04)
     return fig
