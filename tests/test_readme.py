@@ -31,6 +31,7 @@ COMMANDS = {
     "python -m lt_lib report --profile smoke --out out/smoke": (["+", "--notebooks", "02", "--no-html"], ("out/smoke/",)),
     "python -m lt_lib site": (["+", "--executed", "{s}/out", "--site", "{s}/site", "--results", "{s}/results",
                                "--figures", "{s}/figures"], ()),
+    "python -m http.server -d out/site 8000": "serves the book until stopped (tests/test_site.py serves it the same way)",
     "papermill notebooks/02_reslt_baseline.ipynb out/02.ipynb -p profile quick -p figures_dir out/figures":
         (["+", "-p", "profile", "smoke", "-p", "results_dir", "{s}/results", "-p", "runs_dir", "{s}/runs"], ("out/",)),
     "python -m lt_lib list": (["+"], ()),

@@ -1,10 +1,21 @@
-"""``python -m lt_lib site``: the course as a small static site, from the executed notebooks.
+"""``python -m lt_lib site``: the course as a book, built by Jupyter Book (1.x, on Sphinx) from the
+executed notebooks of ``report`` (never executed again).
 
-``out/site/index.html`` lists the phases in order, each with its learning goals (the notebook's own
-"Learning goals" cell), its key figure and its headline numbers (read from the results store, never
-typed), and links each executed notebook's HTML export, copied beside it with the figures. Each
-notebook page carries ``<meta name="lt-error-outputs">`` with the number of error outputs its
-executed notebook holds (``tests/test_site.py`` opens every page in headless Chromium).
+The tool gives the navigation (sidebar, previous / next), full-text search, MathJax served from the
+built site (``sphinx-mathjax-offline``: no network when reading), citations (``sphinxcontrib-bibtex``
+over ``notebooks/references.bib``) and a download button per notebook. What lt_lib adds, because the
+tool cannot know it:
+
+- the landing page: the phases in order, each with its learning goals (the notebook's own cell), its
+  key figure and its headline numbers read from the results store (never typed);
+- a page of the missing runs, each with its command and the estimates ``report`` prints;
+- cell tags on the book's copies: papermill's injected cell (machine paths) removed, the parameters
+  cell and the plumbing (imports, ``setup``) collapsed;
+- the "What we saw" and how-to-run outputs shown as admonitions, and a references section on every page
+  that cites.
+
+``site.json`` beside ``index.html`` lists the chapters in order and each one's error outputs
+(``tests/test_site.py`` opens every page in headless Chromium).
 """
 from __future__ import annotations
 
@@ -12,14 +23,16 @@ import html
 import json
 import re
 import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 from ..errors import LtError
 
-STYLE = """body{font-family:system-ui,sans-serif;max-width:980px;margin:2em auto;padding:0 1em;color:#222}
-h1{margin-bottom:.2em}.phase{border-top:1px solid #ddd;padding:1em 0;display:grid;grid-template-columns:1fr 360px;gap:1.5em}
-.phase img{max-width:360px;border:1px solid #eee}.goals{margin:.3em 0}.numbers{font-size:.9em;border-collapse:collapse}
-.numbers td,.numbers th{padding:2px 8px;border-bottom:1px solid #eee;text-align:left}.small{color:#666;font-size:.85em}"""
+BOOK_TITLE = "Long-tailed CIFAR-10: ResLT, early exits and their hybrids"
+PLUMBING = ("nb = setup(", "%matplotlib inline")  # a code cell holding one of these is collapsed
+BOXES = {"### What we saw": ("What we saw", "tip"), "**How to run.**": ("How to run", "note")}
 
 
 def _notebook_facts(path: Path) -> dict:
@@ -65,62 +78,165 @@ def _numbers(headline, results_dir: Path) -> str:
             "(test-selected)</th><th>from</th></tr>" + "".join(rows) + "</table>")
 
 
+def _book_notebook(source: Path, target: Path) -> dict:
+    """Copy an executed notebook into the book's sources with the tags and boxes described above;
+    returns its facts (title, goals, errors, ...)."""
+    import nbformat
+
+    nb = nbformat.read(source, as_version=4)
+    cites = False
+    for cell in nb.cells:
+        tags = cell.metadata.setdefault("tags", [])
+        if cell.cell_type == "markdown":
+            cites |= "{cite}" in cell.source
+            continue
+        if cell.cell_type != "code":
+            continue
+        if "injected-parameters" in tags:
+            tags.append("remove-cell")
+        elif "parameters" in tags:
+            tags.append("hide-cell")
+        elif any(p in cell.source for p in PLUMBING):
+            tags.append("hide-input")
+        for out in cell.get("outputs", []):
+            text = out.get("data", {}).get("text/markdown")
+            if text is None:
+                continue
+            text = "".join(text) if isinstance(text, list) else text
+            for start, (title, kind) in BOXES.items():
+                if text.startswith(start):
+                    body = text[len(start):].strip() if start.startswith("#") else text.strip()
+                    out["data"]["text/markdown"] = f":::{{admonition}} {title}\n:class: {kind}\n\n{body}\n:::\n"
+    if cites:
+        nb.cells.append(nbformat.v4.new_markdown_cell(
+            "## References\n\n```{bibliography}\n:filter: docname in docnames\n```"))
+    nbformat.write(nb, target)
+    return _notebook_facts(source)
+
+
+def _landing(sections: list[dict], results_dir: Path, profile: str) -> str:
+    parts = [f"# {BOOK_TITLE}\n",
+             "A course over the report's phases, one chapter per notebook, in the report's order. Numbers are "
+             "read from the results store: the final epoch, and the best epoch beside it (selected on the test "
+             "set); full-profile runs (200 epochs) where stored, else quick ones (30 epochs, not reproductions). "
+             f"Rendered with profile: {profile}. What is still missing, and how to train it: "
+             "[the missing runs](missing.md).\n"]
+    for s in sections:
+        link = f"[{s['title']}](notebooks/{s['stem']}.ipynb)" if s["rendered"] else s["title"]
+        parts.append(f"## {link}\n\n*{s['phase']}*\n")
+        if not s["rendered"]:
+            parts.append(f"Not rendered yet: `python -m lt_lib report --notebooks {s['stem'][:2]}`\n")
+            continue
+        parts.append("".join(f"- {g}\n" for g in s["goals"]))
+        if s["figure"]:
+            parts.append(f"\n```{{image}} figures/{s['figure']}.png\n:alt: {s['title']}\n:width: 480px\n```\n")
+        numbers = _numbers(s["headline"], results_dir)
+        if numbers:
+            parts.append("\n" + numbers + "\n")
+        if s["errors"]:
+            parts.append(f"\n**{s['errors']} error output(s) in this notebook.**\n")
+    return "\n".join(parts)
+
+
+def _missing_page(stems, results_dir: Path) -> str:
+    """Every run the rendered chapters still miss, per profile, with its command and the estimates of
+    ``timing.run_estimate`` (the figures ``report`` and the how-to-run boxes print)."""
+    from ..runs.plan import plan_runs
+    from ..runs.timing import default_precision, duration, recorded, run_estimate
+
+    speeds = recorded([results_dir])
+    lines = ["# The missing runs\n",
+             "The runs the chapters show as *not run yet*, per profile, with the time each takes on the "
+             "machines whose runs are recorded (GPU: a lease; CPU: one core). `python -m lt_lib report --train "
+             "--profile P` trains them all; `python -m lt_lib plan` works through the full-profile ones on "
+             "the CPUs, a run per core, resuming from checkpoints.\n"]
+    for prof in ("full", "quick"):
+        missing = [cfg for cfg, _, _ in plan_runs(prof, stems, (0,), results_dir, "cpu",
+                                                   estimator=lambda c, d: (0.0, ""))]
+        lines.append(f"## {prof.capitalize()} profile: {len(missing)} run(s)\n")
+        if not missing:
+            continue
+        lines.append("| run | on a GPU | on a CPU core | command |\n|---|---|---|---|")
+        for cfg in missing:
+            cells = []
+            for kind in ("cuda", "cpu"):
+                seconds, _ = run_estimate(cfg, kind, speeds, default_precision(kind, prof))
+                cells.append(duration(seconds) if seconds is not None else "not measured yet")
+            command = f"python -m lt_lib train {cfg.experiment} --imbalance {cfg.imbalance:g} --profile {prof}"
+            lines.append(f"| `{cfg.run_id}` | {cells[0]} | {cells[1]} | `{command}` |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _jupyter_book() -> list[str]:
+    exe = Path(sys.executable).parent / "jupyter-book"
+    found = str(exe) if exe.is_file() else shutil.which("jupyter-book")
+    if found is None:
+        raise LtError("Jupyter Book is not installed; run the README's install command (pip install -e \".[dev]\")")
+    return [found]
+
+
 def build_site(executed_dir, results_dir="results", figures_dir="figures", profile: str = "auto",
                site_dir=None, notebooks_dir=None) -> Path:
-    """The site from ``executed_dir``'s notebooks and HTML exports (``report`` writes them); returns
-    the index path. ``site_dir`` defaults to ``<project>/out/site``. Every notebook of ``notebooks_dir``
-    (default the project's notebooks/) has its place in the index: one not executed yet says so and
-    how to render it, so that rendering a few notebooks never shrinks the site."""
+    """The book from ``executed_dir``'s notebooks (``report`` writes them); returns its index path.
+    ``site_dir`` defaults to ``<project>/out/site``. Every notebook of ``notebooks_dir`` (default the
+    project's notebooks/) has its place on the landing page: one not executed yet says so and how to
+    render it, so that rendering a few notebooks never shrinks the book."""
     from .notebook import project_root
 
-    executed_dir, figures_dir = Path(executed_dir), Path(figures_dir)
+    executed_dir, figures_dir, results_dir = Path(executed_dir), Path(figures_dir), Path(results_dir)
     executed = {p.name: p for p in executed_dir.glob("[0-9][0-9]_*.ipynb")}
     if not executed:
         raise LtError(f"no executed notebooks in {executed_dir}; run python -m lt_lib report first")
     sources = Path(notebooks_dir) if notebooks_dir else project_root() / "notebooks"
+    bib = sources / "references.bib"
+    if not bib.is_file():
+        bib = project_root() / "notebooks" / "references.bib"
     names = sorted(set(executed) | {p.name for p in sources.glob("[0-9][0-9]_*.ipynb")})
     site = Path(site_dir) if site_dir else project_root() / "out" / "site"
-    if site.exists():
-        shutil.rmtree(site)
-    (site / "notebooks").mkdir(parents=True)
-    (site / "figures").mkdir()
-    sections = []
-    for name in names:
-        path = executed.get(name)
-        if path is None:
-            facts = _notebook_facts(sources / name)
-            sections.append(
-                f'<div class=phase id="{Path(name).stem}"><div><h2>{html.escape(facts["title"])}</h2>'
-                f'<div class=small>{html.escape(facts["phase"])}</div><p class=small>not rendered yet: '
-                f"python -m lt_lib report --notebooks {name[:2]}</p></div></div>")
-            continue
-        facts = _notebook_facts(path)
-        page = path.with_suffix(".html")
-        link = ""
-        if page.is_file():
-            text = page.read_text(encoding="utf-8")
-            marker = f'<meta name="lt-error-outputs" content="{facts["errors"]}">'
-            text = text.replace("<head>", "<head>\n" + marker, 1)
-            (site / "notebooks" / page.name).write_text(text, encoding="utf-8")
-            link = f'<a href="notebooks/{page.name}">open the notebook</a>'
-        figure = ""
-        if facts["key_figure"] and (figures_dir / f"{facts['key_figure']}.png").is_file():
-            shutil.copy(figures_dir / f"{facts['key_figure']}.png", site / "figures")
-            figure = f'<img src="figures/{facts["key_figure"]}.png" alt="{html.escape(facts["title"])}">'
-        goals = "".join(f"<li>{html.escape(g)}</li>" for g in facts["goals"])
-        sections.append(
-            f'<div class=phase id="{path.stem}"><div><h2>{html.escape(facts["title"])}</h2>'
-            f'<div class=small>{html.escape(facts["phase"])}</div><ul class=goals>{goals}</ul>'
-            f'{_numbers(facts["headline"], Path(results_dir))}<p>{link}'
-            + (f' <b>({facts["errors"]} error output(s))</b>' if facts["errors"] else "") + f"</p></div>{figure}</div>")
-    index = site / "index.html"
-    index.write_text(
-        "<!doctype html><html><head><meta charset=utf-8><title>lt-companion: the course</title>"
-        f"<style>{STYLE}</style></head><body><h1>Long-tailed CIFAR-10: ResLT, early exits and their hybrids</h1>"
-        "<p class=small>A course over the report's phases. Numbers are read from the results store: final "
-        "epoch, and the best epoch beside it (selected on the test set); full-profile runs (200 epochs) where "
-        f"stored, else quick ones (30 epochs, not reproductions). Rendered with profile: {html.escape(profile)}.</p>"
-        + "".join(sections) + "</body></html>\n", encoding="utf-8")
-    (site / "site.json").write_text(json.dumps({"pages": [Path(n).with_suffix(".html").name for n in names
-                                                          if n in executed]}) + "\n")
-    return index
+    with tempfile.TemporaryDirectory(prefix="lt-book-") as tmp:
+        src = Path(tmp) / "book"
+        (src / "notebooks").mkdir(parents=True)
+        (src / "figures").mkdir()
+        sections = []
+        for name in names:
+            stem = Path(name).stem
+            if name in executed:
+                facts = _book_notebook(executed[name], src / "notebooks" / name)
+            else:
+                facts = _notebook_facts(sources / name)
+            figure = facts["key_figure"] if facts["key_figure"] and (
+                figures_dir / f"{facts['key_figure']}.png").is_file() else None
+            if figure and name in executed:
+                shutil.copy(figures_dir / f"{figure}.png", src / "figures")
+            sections.append({**facts, "stem": stem, "rendered": name in executed, "figure": figure})
+        (src / "index.md").write_text(_landing(sections, results_dir, profile), encoding="utf-8")
+        (src / "missing.md").write_text(_missing_page([s["stem"] for s in sections if s["rendered"]], results_dir),
+                                        encoding="utf-8")
+        shutil.copy(bib, src / "references.bib")
+        chapters = [f"- file: notebooks/{s['stem']}" for s in sections if s["rendered"]] + ["- file: missing"]
+        (src / "_toc.yml").write_text("format: jb-book\nroot: index\nchapters:\n" + "\n".join(chapters) + "\n")
+        (src / "_config.yml").write_text(
+            f"title: \"{BOOK_TITLE}\"\nauthor: lt-companion\nonly_build_toc_files: true\n"
+            "execute:\n  execute_notebooks: \"off\"\n"
+            "bibtex_bibfiles: [references.bib]\n"
+            "html:\n  use_repository_button: false\n  home_page_in_navbar: true\n"
+            "sphinx:\n  extra_extensions: [sphinx-mathjax-offline]\n  config:\n"
+            "    nb_render_markdown_format: myst\n    html_show_copyright: false\n    bibtex_reference_style: author_year\n"
+            # each citing page has its own references: a key cited on two pages is meant twice
+            "    suppress_warnings: [bibtex.duplicate_citation]\n"
+            "    html_theme_options:\n      use_download_button: true\n      show_toc_level: 2\n"
+            "    html_context:\n      default_mode: light\n")
+        out = Path(tmp) / "out"
+        done = subprocess.run(_jupyter_book() + ["build", str(src), "--path-output", str(out), "--warningiserror",
+                                                 "--keep-going", "--quiet"], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise LtError("the book did not build (jupyter-book build):\n" + (done.stdout + done.stderr)[-3000:])
+        if site.exists():
+            shutil.rmtree(site)
+        shutil.copytree(out / "_build" / "html", site)
+    pages = [f"notebooks/{s['stem']}.html" for s in sections if s["rendered"]]
+    (site / "site.json").write_text(json.dumps({
+        "pages": pages, "chapters": pages + ["missing.html"],
+        "errors": {s["stem"]: s["errors"] for s in sections if s["rendered"]}}) + "\n")
+    return site / "index.html"
