@@ -17,3 +17,15 @@ def smoke_ce(tmp_path_factory):
     cfg = resolve("ce", 10, "smoke")
     summary = train(cfg, results_dir=base / "results", runs_dir=base / "runs", quiet=True)
     return cfg, summary, base
+
+
+class Killed(Exception):
+    """A run stopped from its epoch hook, as a kill would stop it between checkpoints."""
+
+
+def kill_at(stop_epoch: int):
+    """An ``on_epoch_end`` hook that stops the run at the end of ``stop_epoch``."""
+    def hook(epoch, row):
+        if epoch == stop_epoch:
+            raise Killed
+    return hook

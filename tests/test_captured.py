@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import lt_lib.runs.train as T
+from conftest import Killed, kill_at
 from lt_lib.learn.experiments import EXPERIMENTS, resolve
 from lt_lib.runs.engine import Engine
 from lt_lib.runs.preflight import check, run_preflight
@@ -115,15 +116,8 @@ def test_a_captured_run_trains_exactly_what_the_eager_step_trains(tmp_path, monk
 
     monkeypatch.setattr(T, "as_run", captured)
 
-    class Killed(Exception):
-        pass
-
-    def kill_at_3(epoch, row):
-        if epoch == 3:
-            raise Killed
-
     with pytest.raises(Killed):
-        T.train(cfg, results_dir=tmp_path / "c", runs_dir=tmp_path / "ck", quiet=True, on_epoch_end=kill_at_3)
+        T.train(cfg, results_dir=tmp_path / "c", runs_dir=tmp_path / "ck", quiet=True, on_epoch_end=kill_at(3))
     resumed = T.train(cfg, results_dir=tmp_path / "c", runs_dir=tmp_path / "ck", quiet=True, resume=True)
     assert resumed["provenance"]["resumed_at_epochs"] == [2]
     assert resumed["final"] == eager["final"] and resumed["best"] == eager["best"]

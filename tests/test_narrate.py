@@ -43,6 +43,9 @@ class FakeNotebook:
     def summary(self, row):
         return self.summaries[row["run_id"]]
 
+    def config(self, row):
+        return None  # no registry config: no saturation sentence
+
 
 def exit_summary(overall, no_exit, fraction=(0.4, 0.3, 0.3), per_class=None):
     return {"status": "completed", "final": {"overall": overall, "per_class": per_class or [overall] * 10},

@@ -2,6 +2,7 @@ import pytest
 import torch
 
 import lt_lib.runs.train as T
+from conftest import Killed, kill_at
 from lt_lib.errors import LtError
 from lt_lib.learn.experiments import resolve
 
@@ -89,15 +90,8 @@ def test_resume_gives_the_same_run_as_an_uninterrupted_one(tmp_path):
     assert cfg.run_id.endswith("-smoke-e4") and cfg.checkpoint_every == 2
     whole = T.train(cfg, results_dir=tmp_path / "a", runs_dir=tmp_path / "ka", quiet=True)
 
-    class Killed(Exception):
-        pass
-
-    def kill_at_3(epoch, row):
-        if epoch == 3:
-            raise Killed
-
     with pytest.raises(Killed):
-        T.train(cfg, results_dir=tmp_path / "b", runs_dir=tmp_path / "kb", quiet=True, on_epoch_end=kill_at_3)
+        T.train(cfg, results_dir=tmp_path / "b", runs_dir=tmp_path / "kb", quiet=True, on_epoch_end=kill_at(3))
     ckpt = tmp_path / "kb" / cfg.run_id / "checkpoint.pt"
     assert torch.load(ckpt, weights_only=True)["epoch"] == 2
     with pytest.raises(LtError, match="--resume"):

@@ -108,7 +108,7 @@ def exit_words(nb, rows) -> list[str]:
                          if r["overall"] > no_exit + LEVEL else "change little") if known(no_exit) else "") + "."
                    + (f" Every test image is answered class {one[0]} ({CLASSES[one[0]]}): an early exit that says one "
                       "class, confidently, for every image." if one else "")
-                   + saturation_words(nb.config(r) if hasattr(nb, "config") else None, ex["fraction"][0], r))
+                   + saturation_words(nb.config(r), ex["fraction"][0], r))
     return out
 
 
