@@ -14,3 +14,24 @@ def test_device_labels_say_where_and_how_a_run_trained():
     assert device_label({"device": "cpu:AMD EPYC x1 threads", "engine": {"precision": "bf16", "channels_last": True}}) \
         == "AMD EPYC, 1 thread, bf16 channels_last"
     assert device_label({"device": "cpu:Intel Xeon x2 threads"}) == "Intel Xeon, 2 threads, fp32"
+
+
+def test_the_engine_variants_table_reads_each_record(tmp_path):
+    import json
+
+    from lt_lib.course.tables import variants_markdown
+    record = {"device": "cpu:AMD EPYC x1 threads", "git_commit": "188c23aea6",
+              "cpu": {"isa": ["avx2", "avx512f", "avx512_bf16"]},
+              "variants": {"fp32 contiguous": {"bound_images_per_s": 168.4, "gradient_error_vs_float64": 0.00092},
+                           "fp32 channels_last": {"bound_images_per_s": 223.3},
+                           "bf16 contiguous": {"bound_images_per_s": 313.2, "gradient_error_vs_float64": 0.177},
+                           "bf16 channels_last": {"bound_images_per_s": 336.8}}}
+    (tmp_path / "a.json").write_text(json.dumps(record))
+    (tmp_path / "b.json").write_text(json.dumps({**record, "variants": {}}))  # no --variants: no row
+    (tmp_path / "c.json").write_text(json.dumps({**record, "cpu": {"isa": ["avx2"]}}))
+    rows = variants_markdown(tmp_path).splitlines()[2:]
+    assert rows == [
+        "| `a.json` | AMD EPYC (AVX512-BF16), x1 threads | 188c23a | 168 (9.2e-04) | 223 | 313 (1.8e-01) | 337 "
+        "| bf16 channels_last, 2.00x |",
+        "| `c.json` | AMD EPYC (no native bf16), x1 threads | 188c23a | 168 (9.2e-04) | 223 | 313 (1.8e-01) | 337 "
+        "| bf16 channels_last, 2.00x |"]

@@ -14,6 +14,8 @@ from ..runs.results import ResultsStore, registry_setting
 
 RESULTS_MARK = "<!-- results table: generated from results/ -->"
 BENCH_MARK = "<!-- bench table: generated from results/bench/ -->"
+VARIANTS_MARK = "<!-- engine variants table: generated from results/bench/ -->"
+VARIANTS = ("fp32 contiguous", "fp32 channels_last", "bf16 contiguous", "bf16 channels_last")
 PROFILE_ORDER = {"full": 0, "quick": 1, "smoke": 2}
 
 
@@ -68,10 +70,10 @@ def bench_markdown(bench_dir="results/bench") -> str:
         aa = r.get("augment_ms_per_batch") or {}
         eager, static = aa.get("crop+flip+autoaugment"), aa.get("crop+flip+autoaugment, static (captured step)")
         engine = r.get("engine") or {}
-        device = r["device"].split(":", 1)[-1].replace(" threads", " threads")
+        device = _bench_device(r)
         extra = ", compiled" if engine.get("compile") else ""
         extra += f", {engine['precision']}" if engine.get("precision", "fp32") != "fp32" else ""
-        rows.append(f"| `{path.name}` | {device.replace(' x', ', x')}{extra} | {(r.get('git_commit') or '-')[:7]} | "
+        rows.append(f"| `{path.name}` | {device}{extra} | {(r.get('git_commit') or '-')[:7]} | "
                     f"{r['reference_images_per_s']:.0f} | {r['engine_images_per_s']:.0f} | {r['bound_images_per_s']:.0f} | "
                     f"{r['ratio_vs_reference']:.2f} | {r['ratio_vs_bound']:.2f} | {r['eval_images_per_s']:.0f} | "
                     + (f"{eager:.1f} / {static:.1f}" if eager is not None and static is not None else "-")
@@ -79,6 +81,38 @@ def bench_markdown(bench_dir="results/bench") -> str:
     header = ("| record | device, threads | code | (a) reference img/s | (b) engine img/s | (c) bound img/s | b/a | b/c | "
               "evaluation img/s | AutoAugment ms/batch (eager / static) | 200-epoch run at 100 (projected) |\n"
               "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    return "\n".join([header] + rows)
+
+
+def _bench_device(record: dict) -> str:
+    """'AMD EPYC (AVX512-BF16), x1 threads' where the record names the CPU's bf16 instructions."""
+    device = record["device"].split(":", 1)[-1].replace(" x", ", x")
+    isa = (record.get("cpu") or {}).get("isa") or []
+    bf16 = ", ".join(f.upper().replace("_", "-") for f in ("amx_bf16", "avx512_bf16") if f in isa)
+    model, sep, threads = device.partition(", x")
+    return f"{model} ({bf16 or 'no native bf16'}){sep}{threads}" if record.get("cpu") else device
+
+
+def variants_markdown(bench_dir="results/bench") -> str:
+    """The training step's speed under each precision and memory format (``bench --variants``), and how far
+    one backward pass's gradient is from a float64 one: the measurements behind the CPU engine's choice."""
+    rows = []
+    for path in sorted(Path(bench_dir).glob("*.json")):
+        r = json.loads(path.read_text())
+        if not r.get("variants"):
+            continue
+        cells = []
+        for key in VARIANTS:
+            v = r["variants"].get(key) or {}
+            ips, err = v.get("bound_images_per_s"), v.get("gradient_error_vs_float64")
+            cells.append("-" if ips is None else f"{ips:.0f}" + ("" if err is None else f" ({err:.1e})"))
+        base = (r["variants"].get("fp32 contiguous") or {}).get("bound_images_per_s")
+        fast = max(((r["variants"].get(k) or {}).get("bound_images_per_s") or 0, k) for k in VARIANTS)
+        gain = f"{fast[1]}, {fast[0] / base:.2f}x" if base else "-"
+        rows.append(f"| `{path.name}` | {_bench_device(r)} | {(r.get('git_commit') or '-')[:7]} | "
+                    + " | ".join(cells) + f" | {gain} |")
+    header = ("| record | device, threads | code | " + " | ".join(f"{k} img/s (gradient error)" for k in VARIANTS)
+              + " | fastest, against fp32 contiguous |\n" + "| --- " * (len(VARIANTS) + 4) + "|")
     return "\n".join([header] + rows)
 
 
@@ -95,7 +129,8 @@ def readme_with_tables(readme="README.md", results_dir="results") -> str:
     readme = Path(readme)
     text = readme.read_text()
     text = _replace_after(text, RESULTS_MARK, results_markdown(results_dir), readme)
-    return _replace_after(text, BENCH_MARK, bench_markdown(Path(results_dir) / "bench"), readme)
+    text = _replace_after(text, BENCH_MARK, bench_markdown(Path(results_dir) / "bench"), readme)
+    return _replace_after(text, VARIANTS_MARK, variants_markdown(Path(results_dir) / "bench"), readme)
 
 
 def update_readme(readme="README.md", results_dir="results") -> bool:

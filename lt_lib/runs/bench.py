@@ -27,7 +27,7 @@ from ..learn import data as D
 from ..learn.augment import Augmenter
 from ..learn.exits import predict_with_exits
 from ..learn.experiments import EXPERIMENTS, resolve
-from .engine import cpu_has_fast_bf16, fp32, make_engine
+from .engine import cpu_has_fast_bf16, cpu_info, fp32, make_engine
 from .loop import epoch_steps, evaluate
 from .step import TrainStep, as_run
 from .timing import estimate_seconds
@@ -381,7 +381,8 @@ def run_bench(device="auto", data_root=None, steps: int | None = None, warmup: i
         "projected_report_runs": runs, "inference": inference, "concurrent_images_per_s": many,
         "augment_ms_per_batch": augment,
         "variants": variant_rows, "entries_images_per_s": entries, "engine": engine.describe(),
-        "device": device_name(dev), "torch": torch.__version__, "git_commit": commit, "git_dirty": dirty,
+        "device": device_name(dev), **({"cpu": cpu_info()} if dev.type == "cpu" else {}),
+        "torch": torch.__version__, "git_commit": commit, "git_dirty": dirty,
         "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     say(f"  engine / reference = {record['ratio_vs_reference']:.2f}x, engine / bound = {record['ratio_vs_bound']:.2f}")
