@@ -152,10 +152,10 @@ def test_gap_variants_move_exactly_one_setting_to_the_reports():
 
 def test_notebook_runs_match_the_notebooks():
     """What report --train trains for a notebook is what the notebook shows: its nb.runs calls (lists
-    written out, or named in the same notebook) and, for the calibration notebook, nb.calibration()."""
+    written out, or named in the same notebook; a profile= after the ratios) and, for the calibration notebook, nb.calibration()."""
     from lt_lib.learn.reference import CALIBRATION, published
 
-    call = re.compile(r"nb\.runs\((\[[^\]]*\]|[A-Z_0-9]+),\s*ratios=\[([^\]]*)\]\)")
+    call = re.compile(r"nb\.runs\((\[[^\]]*\]|[A-Z_0-9]+),\s*ratios=\[([^\]]*)\](?:,\s*profile=\w+)?\)")
     assign = re.compile(r"^([A-Z_0-9]+) = (\[[^\]]*\])", re.M)
     for path in sorted((project_root() / "notebooks").glob("0[0-9]_*.ipynb")):
         source = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
@@ -200,6 +200,31 @@ def test_seeds_of_different_profiles_are_never_pooled(tmp_path):
     assert runs["profile"].tolist() == ["full", "quick", "quick"]
     row = nb.compare(runs).iloc[0]
     assert row["ours (final epoch)"] == 80.0 and row["status"] == "completed (1 of 3 seeds)"
+
+
+def test_a_comparison_against_one_run_is_made_within_one_profile(tmp_path):
+    """reslt-paper has a full and a quick run, two of its variants quick ones only, one a full one: the
+    profile where reslt-paper and the most variants have runs is quick, and runs(profile=) shows that
+    profile alone (the full run of reslt-paper is not mixed with the variants' quick ones)."""
+    store = ResultsStore(tmp_path / "results")
+    stored(store, "reslt-paper", 100, 0, "full", 72.0)
+    stored(store, "reslt-paper", 100, 0, "quick", 70.0)
+    stored(store, "reslt-paper-a0.95", 100, 0, "quick", 65.0)
+    stored(store, "reslt-paper-no-norm", 100, 0, "quick", 60.0)
+    stored(store, "reslt-paper-wd2e-4", 100, 0, "full", 71.0)
+    nb = Notebook(profile="auto", device="cpu", data_root=tmp_path, results_dir=tmp_path / "results",
+                  figures_dir=tmp_path, runs_dir=tmp_path, seeds=(0,), retrain=False, train_missing=False)
+    names = ["reslt-paper", "reslt-paper-a0.95", "reslt-paper-no-norm", "reslt-paper-wd2e-4"]
+    assert nb.runs(names, train=False)["profile"].tolist() == ["full", "quick", "quick", "full"]
+    assert nb.common_profile(names) == "quick"
+    runs = nb.runs(names, train=False, profile="quick")
+    assert runs["profile"].tolist() == ["quick"] * 4
+    assert runs["overall"].tolist()[:3] == [70.0, 65.0, 60.0] and runs["status"].tolist()[3] == "not run yet"
+    # a tie goes to the longer schedule; without reslt-paper's run a profile does not count
+    stored(store, "reslt-paper-a0.95", 100, 0, "full", 66.0)
+    assert nb.common_profile(names) == "full"
+    assert nb.common_profile(["reslt-paper-split48", "reslt-paper-a0.95"]) == "full"
+    assert nb.common_profile(["ce", "reslt-paper-no-norm"]) == "quick"
 
 
 def test_one_plan_gets_one_estimate_in_the_dry_run_the_report_and_the_notebook(tmp_path, capsys):

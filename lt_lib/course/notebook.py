@@ -75,10 +75,10 @@ class Notebook:
         return [resolve(e, r, profile or self.train_profile, s) for e in experiments for r in ratios
                 for s in self.seeds]
 
-    def missing(self, experiments, ratios) -> list:
-        """The runs of the training profile that are not stored under their current setting."""
+    def missing(self, experiments, ratios, profile=None) -> list:
+        """The runs of the training profile (or ``profile``) that are not stored under their current setting."""
         store = ResultsStore(self.results_dir)
-        configs = self.configs(experiments, ratios)
+        configs = self.configs(experiments, ratios, profile)
         if self.retrain:
             return configs
         out = []
@@ -91,12 +91,13 @@ class Notebook:
             out.append(c)
         return out
 
-    def runs(self, experiments, ratios=(100,), train: bool = True) -> pd.DataFrame:
+    def runs(self, experiments, ratios=(100,), train: bool = True, profile=None) -> pd.DataFrame:
         """One row per experiment x ratio x seed asked for: the stored run of the best profile shown
         (``profile`` per row; ``setting`` says "old setting" for a run made before its registry entry
         changed), or "not run yet". Missing runs are listed with their estimated times and, only when
-        ``train_missing``, trained first. ``train=False`` only reads (tables gathering others' runs)."""
-        todo = self.missing(experiments, ratios) if train else []
+        ``train_missing``, trained first. ``train=False`` only reads (tables gathering others' runs).
+        ``profile`` shows that profile only, for comparisons that need every row alike."""
+        todo = self.missing(experiments, ratios, profile) if train else []
         if todo:
             self._say_missing(todo)
             if self.train_missing:
@@ -108,26 +109,41 @@ class Notebook:
                     print(f"  done: {c.run_id}")
         table = load_results(self.results_dir)
         rank = {"current": 0, "old setting": 1}
+        shown = (profile,) if profile else self.profiles
         rows = []
         for e in experiments:
             for r in ratios:
                 for s in self.seeds:
                     found = table[(table.experiment == e) & (table.imbalance == float(r)) & (table.seed == s)
-                                  & table.profile.isin(self.profiles)]
+                                  & table.profile.isin(shown)]
                     if len(found):
-                        found = found.assign(_p=found.profile.map(self.profiles.index),
+                        found = found.assign(_p=found.profile.map(shown.index),
                                              _s=found.setting.map(lambda v: rank.get(v, 2)))
                         best = found.sort_values(["_s", "_p", "epochs"], ascending=[True, True, False]).iloc[0]
                         rows.append(best.drop(["_p", "_s"]).to_dict())
                     else:
-                        rows.append({"run_id": resolve(e, r, self.train_profile, s).run_id, "experiment": e,
-                                     "imbalance": float(r), "seed": s, "profile": self.train_profile,
+                        rows.append({"run_id": resolve(e, r, profile or self.train_profile, s).run_id,
+                                     "experiment": e, "imbalance": float(r), "seed": s,
+                                     "profile": profile or self.train_profile,
                                      "status": "not run yet", "setting": ""})
         out = pd.DataFrame(rows).reindex(columns=RESULT_COLUMNS)  # every column, even with nothing stored
         out["shown as"] = [profile_label(p, e) if st in FINISHED else "damaged: its summary cannot be read"
                            if st == "damaged" else "" for p, e, st in
                            zip(out["profile"], out.get("epochs", [None] * len(out)), out["status"])]
         return out
+
+    def common_profile(self, experiments, ratios=(100,)) -> str:
+        """The profile shown in which the first of ``experiments`` and the most of the others have a
+        stored run of their current setting (ties: the longer schedule): where rows compared against
+        the first one are alike."""
+        table = load_results(self.results_dir)
+        table = table[table.status.isin(FINISHED) & (table.setting == "current")
+                      & table.imbalance.isin([float(r) for r in ratios]) & table.seed.isin(self.seeds)]
+
+        def score(p):
+            have = set(table[table.profile == p].experiment)
+            return (experiments[0] in have, len(have & set(experiments)))
+        return max(self.profiles, key=score)  # max keeps the first of equals: the profiles go best first
 
     def _say_missing(self, todo) -> None:
         from ..runs.timing import default_precision, duration, recorded, run_estimate
