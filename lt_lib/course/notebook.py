@@ -136,13 +136,10 @@ class Notebook:
         """The profile shown in which the first of ``experiments`` and the most of the others have a
         stored run of their current setting (ties: the longer schedule): where rows compared against
         the first one are alike."""
-        table = load_results(self.results_dir)
-        table = table[table.status.isin(FINISHED) & (table.setting == "current")
-                      & table.imbalance.isin([float(r) for r in ratios]) & table.seed.isin(self.seeds)]
-
         def score(p):
-            have = set(table[table.profile == p].experiment)
-            return (experiments[0] in have, len(have & set(experiments)))
+            rows = self.runs(experiments, ratios, train=False, profile=p)
+            have = set(rows[rows.status.isin(FINISHED) & (rows.setting == "current")].experiment)
+            return (experiments[0] in have, len(have))
         return max(self.profiles, key=score)  # max keeps the first of equals: the profiles go best first
 
     def _say_missing(self, todo) -> None:

@@ -86,11 +86,12 @@ def bench_markdown(bench_dir="results/bench") -> str:
 
 def _bench_device(record: dict) -> str:
     """'AMD EPYC (AVX512-BF16), x1 threads' where the record names the CPU's bf16 instructions."""
-    device = record["device"].split(":", 1)[-1].replace(" x", ", x")
-    isa = (record.get("cpu") or {}).get("isa") or []
-    bf16 = ", ".join(f.upper().replace("_", "-") for f in ("amx_bf16", "avx512_bf16") if f in isa)
-    model, sep, threads = device.partition(", x")
-    return f"{model} ({bf16 or 'no native bf16'}){sep}{threads}" if record.get("cpu") else device
+    model, sep, threads = record["device"].split(":", 1)[-1].partition(" x")
+    if record.get("cpu"):
+        isa = record["cpu"].get("isa") or []
+        bf16 = ", ".join(f.upper().replace("_", "-") for f in ("amx_bf16", "avx512_bf16") if f in isa)
+        model += f" ({bf16 or 'no native bf16'})"
+    return f"{model}, x{threads}" if sep else model
 
 
 def variants_markdown(bench_dir="results/bench") -> str:
@@ -101,14 +102,13 @@ def variants_markdown(bench_dir="results/bench") -> str:
         r = json.loads(path.read_text())
         if not r.get("variants"):
             continue
-        cells = []
-        for key in VARIANTS:
-            v = r["variants"].get(key) or {}
-            ips, err = v.get("bound_images_per_s"), v.get("gradient_error_vs_float64")
-            cells.append("-" if ips is None else f"{ips:.0f}" + ("" if err is None else f" ({err:.1e})"))
-        base = (r["variants"].get("fp32 contiguous") or {}).get("bound_images_per_s")
-        fast = max(((r["variants"].get(k) or {}).get("bound_images_per_s") or 0, k) for k in VARIANTS)
-        gain = f"{fast[1]}, {fast[0] / base:.2f}x" if base else "-"
+        v = {k: r["variants"].get(k) or {} for k in VARIANTS}
+        ips = {k: v[k].get("bound_images_per_s") for k in VARIANTS}
+        cells = ["-" if ips[k] is None else f"{ips[k]:.0f}" + ("" if v[k].get("gradient_error_vs_float64") is None
+                 else f" ({v[k]['gradient_error_vs_float64']:.1e})") for k in VARIANTS]
+        fastest = max(VARIANTS, key=lambda k: ips[k] or 0)
+        base = ips["fp32 contiguous"]
+        gain = f"{fastest}, {ips[fastest] / base:.2f}x" if base else "-"
         rows.append(f"| `{path.name}` | {_bench_device(r)} | {(r.get('git_commit') or '-')[:7]} | "
                     + " | ".join(cells) + f" | {gain} |")
     header = ("| record | device, threads | code | " + " | ".join(f"{k} img/s (gradient error)" for k in VARIANTS)
