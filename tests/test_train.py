@@ -103,6 +103,19 @@ def test_resume_gives_the_same_run_as_an_uninterrupted_one(tmp_path):
     hb = T.ResultsStore(tmp_path / "b").history(cfg.run_id)
     assert ha.equals(hb)
 
+    # a run that has trained for checkpoint_seconds since its last checkpoint saves one at the epoch's end,
+    # between the every-2-epochs ones: stopped during epoch 2, it resumes from epoch 1, to the same run
+    def run(**kw):
+        return T.drive(T.Run(cfg, results_dir=tmp_path / "c", runs_dir=tmp_path / "kc", quiet=True,
+                             checkpoint_seconds=0, **kw).steps())
+
+    with pytest.raises(Killed):
+        run(on_epoch_end=kill_at(2))
+    assert torch.load(tmp_path / "kc" / cfg.run_id / "checkpoint.pt", weights_only=True)["epoch"] == 1
+    resumed = run(resume=True)
+    assert resumed["final"] == whole["final"] and resumed["provenance"]["resumed_at_epochs"] == [1]
+    assert T.ResultsStore(tmp_path / "c").history(cfg.run_id).equals(ha)
+
 
 def test_bad_device_is_one_clear_line():
     with pytest.raises(LtError, match="unknown device"):

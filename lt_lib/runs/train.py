@@ -47,6 +47,10 @@ from .results import (
 from .step import TrainStep, as_run
 
 CHECKPOINT = "checkpoint.pt"
+# besides every ``checkpoint_every`` epochs (a config setting), a run checkpoints at the end of any epoch
+# when this much wall time has passed since its last checkpoint: a stopped CPU run (50 s an epoch) then
+# loses a few epochs, not up to ten; where epochs take seconds it changes nothing
+CHECKPOINT_SECONDS = 120.0
 FINAL_WEIGHTS = "final.pt"
 
 
@@ -168,8 +172,10 @@ class Run:
 
     def __init__(self, cfg: TrainConfig, *, device="auto", data_root=None, results_dir="results", runs_dir="runs",
                  resume: bool = False, force: bool = False, quiet: bool = False, on_epoch_end=None,
-                 engine: dict | None = None, stoppable: bool = False, launcher: dict | None = None):
+                 engine: dict | None = None, stoppable: bool = False, launcher: dict | None = None,
+                 checkpoint_seconds: float = CHECKPOINT_SECONDS):
         self.cfg, self.device, self.data_root = cfg, device, data_root
+        self.checkpoint_seconds = checkpoint_seconds
         self.store, self.runs_dir = ResultsStore(results_dir), Path(runs_dir)
         self.resume, self.force, self.quiet, self.on_epoch_end = resume, force, quiet, on_epoch_end
         self.engine_options, self.stoppable, self.launcher = engine or {}, stoppable, launcher
@@ -253,7 +259,7 @@ class Run:
         steps = D.batches_per_epoch(len(data.train_y), cfg.batch_size, cfg.drop_last)
         bar = tqdm(total=cfg.epochs * steps, initial=state["epoch"] * steps, desc=cfg.run_id, unit="batch",
                    disable=self.quiet, dynamic_ncols=True, mininterval=1.0)
-        segment_start = time.perf_counter()
+        segment_start = last_save = time.perf_counter()
         final, divergence = None, None
         try:
             for epoch in range(state["epoch"], cfg.epochs):
@@ -298,8 +304,10 @@ class Run:
                     self.on_epoch_end(epoch + 1, row)
                 if divergence:
                     break
-                if not last and (epoch + 1) % cfg.checkpoint_every == 0:
+                if not last and ((epoch + 1) % cfg.checkpoint_every == 0
+                                 or time.perf_counter() - last_save >= self.checkpoint_seconds):
                     save_atomic(checkpoint(), ckpt_path)
+                    last_save = time.perf_counter()
         finally:
             bar.close()
         state["wall_seconds"] += time.perf_counter() - segment_start
