@@ -84,7 +84,7 @@ def test_pair_words_find_when_the_exits_not_the_network_make_the_difference():
     assert "the difference is in the networks" in same and "comes from the early exits" not in same
     # a quick run against a full one: no verdict
     mixed = pair_words(nb, exit_row("a", 50.0), exit_row("b", 40.0, "full"), "a", "b")
-    assert mixed == "a ends not comparable with b yet (quick against full profile)."
+    assert mixed == "a and b are not comparable yet (a quick run against a full one)."
 
 
 def test_saturation_words_give_the_cosine_lead_that_passes_the_threshold():

@@ -34,7 +34,7 @@ def versus_runs(a, b, what: str) -> str:
     """``versus`` of two stored runs' final accuracy, only when they share a profile (a 30-epoch run
     against a 200-epoch one says nothing about a setting)."""
     if a.get("profile") != b.get("profile"):
-        return f"not comparable with {what} yet ({a.get('profile')} against {b.get('profile')} profile)"
+        return f"not comparable with {what} yet (a {a.get('profile')} run against a {b.get('profile')} one)"
     return versus(a["overall"], b["overall"], what)
 
 
@@ -134,9 +134,10 @@ def pair_words(nb, a, b, name_a: str, name_b: str) -> str:
     """Two stored early-exit runs of one profile compared twice: as trained (with their exits) and with no
     early exit. Where the two orders differ, the difference is the exits' doing, and the sentence names
     the exit that makes it."""
-    head = f"{name_a} ends {versus_runs(a, b, name_b)}"
     if a.get("profile") != b.get("profile"):
-        return head + "."
+        return (f"{name_a} and {name_b} are not comparable yet (a {a.get('profile')} run against a "
+                f"{b.get('profile')} one).")
+    head = f"{name_a} ends {versus_runs(a, b, name_b)}"
     sa, sb = nb.summary(a), nb.summary(b)
     na, nb_ = no_exit_accuracy(sa), no_exit_accuracy(sb)
     if not (known(na) and known(nb_)):
