@@ -120,6 +120,7 @@ def hybrids_beat_reslt(runs: pd.DataFrame) -> dict:
     # the claim is about the report's 200-epoch schedule: full runs decide it where there are any; quick
     # ones (a schedule the early exits' cold start hurts most) then only stand beside it
     full = [row for row in rows if row[1] == "full"]
+    quick = [row for row in rows if row[1] != "full"]
     judged, where = (full, "in our full-schedule runs") if full else (rows, "in our runs")
     if all(a == n for *_, a, n in judged):
         verdict = f"holds {where}"
@@ -127,13 +128,12 @@ def hybrids_beat_reslt(runs: pd.DataFrame) -> dict:
         verdict = f"the opposite {where}: every hybrid stored ends below the ResLT it builds on"
     else:
         verdict = f"mixed {where}: some hybrids above, some below"
-    quick = [row for row in rows if row[1] != "full"]
+    cold = "which the early exits' cold start hurts most"
     if quick and full:
         above, count = sum(row[3] for row in quick), sum(row[4] for row in quick)
-        verdict += (f" (the quick runs put {above} of {count} above: 30 epochs, which the early exits' cold start "
-                    "hurts most, do not decide it)")
+        verdict += f" (the quick runs put {above} of {count} above: 30 epochs, {cold}, do not decide it)"
     elif quick and all(a == 0 for *_, a, n in rows):
-        verdict += " (quick runs: a short schedule, which the early exits' cold start hurts most)"
+        verdict += f" (quick runs: a short schedule, {cold})"
     return {**claim, "check": check, "verdict": verdict}
 
 

@@ -30,11 +30,16 @@ def versus(a, b, what: str = "", unit: str = "points") -> str:
     return f"{abs(d):.2f} {unit} {'above' if d > 0 else 'below'} {what}"
 
 
+def profiles_words(a, b) -> str:
+    """'a quick run against a full one': why two stored runs are not compared."""
+    return f"a {a.get('profile')} run against a {b.get('profile')} one"
+
+
 def versus_runs(a, b, what: str) -> str:
     """``versus`` of two stored runs' final accuracy, only when they share a profile (a 30-epoch run
     against a 200-epoch one says nothing about a setting)."""
     if a.get("profile") != b.get("profile"):
-        return f"not comparable with {what} yet (a {a.get('profile')} run against a {b.get('profile')} one)"
+        return f"not comparable with {what} yet ({profiles_words(a, b)})"
     return versus(a["overall"], b["overall"], what)
 
 
@@ -135,8 +140,7 @@ def pair_words(nb, a, b, name_a: str, name_b: str) -> str:
     early exit. Where the two orders differ, the difference is the exits' doing, and the sentence names
     the exit that makes it."""
     if a.get("profile") != b.get("profile"):
-        return (f"{name_a} and {name_b} are not comparable yet (a {a.get('profile')} run against a "
-                f"{b.get('profile')} one).")
+        return f"{name_a} and {name_b} are not comparable yet ({profiles_words(a, b)})."
     head = f"{name_a} ends {versus_runs(a, b, name_b)}"
     sa, sb = nb.summary(a), nb.summary(b)
     na, nb_ = no_exit_accuracy(sa), no_exit_accuracy(sb)
