@@ -69,6 +69,24 @@ def test_divergence_on_a_non_finite_loss_keeps_the_history(tmp_path, monkeypatch
     assert hist["epoch"].tolist() == [1, 2, 3] and hist["train_loss"].iloc[:2].notna().all()
 
 
+def test_a_collapse_found_by_an_evaluation_stores_the_whole_run(tmp_path, monkeypatch):
+    """A collapse is known only after the evaluation that shows it: the run still ends with its test outputs,
+    its final weights and no checkpoint left behind (a full model14 run once stopped with none)."""
+    def collapse_at_two(self, epoch, counts):
+        return {"epoch": epoch, "reason": "collapse (stand-in)"} if epoch == 2 else None
+
+    monkeypatch.setattr(T.DivergenceMonitor, "after_eval", collapse_at_two)
+    cfg = resolve("ce", 10, "smoke", epochs=4)
+    s = T.train(cfg, results_dir=tmp_path / "r", runs_dir=tmp_path / "k", quiet=True)
+    assert (s["status"], s["epochs_completed"], s["divergence"]["epoch"]) == ("diverged", 2, 2)
+    p = T.ResultsStore(tmp_path / "r").predictions(cfg.run_id)
+    assert p is not None and p["logits"].shape == (1, len(p["labels"]), 10)
+    right = (p["predictions"][0] == p["labels"]).mean() * 100
+    assert right == pytest.approx(s["final"]["overall"], abs=0.005)  # the outputs of the weights it ended with
+    assert (tmp_path / "k" / cfg.run_id / "final.pt").is_file()
+    assert not (tmp_path / "k" / cfg.run_id / "checkpoint.pt").exists()
+
+
 def test_collapse_monitor():
     m = T.DivergenceMonitor(patience=3)
     one = [0, 0, 0, 0, 0, 0, 0, 0, 0, 100]

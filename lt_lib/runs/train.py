@@ -291,6 +291,9 @@ class Run:
                         row.update({f"test_exit_{k + 1}": f for k, f in enumerate(final["exits"]["fraction"])})
                     if divergence is None:
                         divergence = monitor.after_eval(epoch + 1, final["predicted_counts"])
+                        if divergence and not last:  # a collapse ends the run here: its test outputs are stored too
+                            final = evaluate(model, data, cfg.normalize, eng, cfg.inference_threshold, forward,
+                                             cfg.confidence_scale, keep_logits=True)
                     best = state["best"]
                     if best["overall"] is None or final["overall"] > best["overall"]:
                         state["best"] = {"overall": final["overall"], "epoch": epoch + 1}
