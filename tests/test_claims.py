@@ -26,7 +26,12 @@ def test_hybrids_against_reslt_counts_per_ratio_and_profile_never_across():
     assert row["verdict"].startswith("the opposite in our runs") and "quick runs" in row["verdict"]
     runs = pd.DataFrame([run("reslt-a0.95-aa-ls", 75.0, profile="full"), run("model8", 79.0, profile="full"),
                          run("model7", 70.0, profile="full")])
-    assert hybrids_beat_reslt(runs)["verdict"] == "mixed in our full-schedule runs: some hybrids above, some below"
+    assert hybrids_beat_reslt(runs)["verdict"] == "mixed in our full-schedule runs: model8 above, model7 below"
+    # a run the collapse guard stopped is named as such: its accuracy is where it stopped
+    runs = pd.DataFrame([run("reslt-a0.95-aa-ls", 69.08, profile="full"), run("model7", 69.83, profile="full"),
+                         {**run("model14", 10.0, profile="full"), "status": "diverged"}])
+    assert hybrids_beat_reslt(runs)["verdict"] == ("mixed in our full-schedule runs: model7 above, model14 (diverged) "
+                                                   "below")
     # full runs decide it; quick ones stand beside them, counted, and do not turn it into "mixed"
     runs = pd.DataFrame([run("reslt-a0.95-aa-ls", 74.0, profile="full"), run("model7", 76.0, profile="full"),
                          run("reslt-a0.95-aa-ls", 39.08), run("model7", 29.94), run("model14", 10.0)])

@@ -111,3 +111,58 @@ def test_confound_words_name_every_other_difference_from_the_registry():
     words = confound_words("model6", "model14", "aggregation")
     assert "is not a test of aggregation alone: they also differ in autoaugment (False against True)" in words
     assert confound_words("model6", "model6", "aggregation").endswith("says nothing about it.")
+
+
+class RoutedNotebook(FakeNotebook):
+    """A stored routed run: its config, per-epoch training shares and every exit's test predictions."""
+
+    def __init__(self, summary, cfg, history, outputs):
+        super().__init__({"r": summary})
+        self.cfg, self.hist, self.outputs = cfg, history, outputs
+
+    def config(self, row):
+        return self.cfg
+
+    def history(self, row):
+        return self.hist
+
+    def predictions(self, row):
+        return self.outputs
+
+
+def test_routed_words_say_what_the_routed_rule_left_each_exit_to_learn_from():
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from lt_lib.course.narrate import routed_words
+
+    counts = [40, 30, 20, 10, 8, 6, 5, 4, 3, 2]  # 128 training images
+    summary = {"data": {"counts": counts, "train_images": 128}, "exits": {"fraction": [0.5, 0.2, 0.3]}}
+    history = pd.DataFrame({"epoch": [1, 2, 3], "train_exit_1": [3 / 128, 1 / 128, 0.0],
+                            "train_exit_2": [7 / 128, 6 / 128, 6 / 128]})
+    labels = np.repeat(np.arange(10), 10)
+    last = labels.copy()
+    last[labels == 5] = 0
+    last[(labels == 5) & (np.arange(100) % 10 < 3)] = 5  # the last exit right on 3 of 10 dogs
+    outputs = {"labels": labels, "predictions": np.stack([np.where(np.arange(100) < 80, 1, 2), np.full(100, 5), last])}
+    cfg = SimpleNamespace(early_exits=True, aggregation="routed", train_threshold=0.9)
+    words = routed_words(RoutedNotebook(summary, cfg, history, outputs), {}, summary)
+    assert words.startswith(" Under the routed rule an early exit learns only from the training images it already "
+                            "answers right with confidence above 0.9: ")
+    assert ("exit 1 took 4 training images in all, none after epoch 2, so it had nothing to learn from (it answers "
+            "class 1 (automobile) for 80.0% of the test images)") in words
+    assert ("exit 2 answers class 5 (dog) for every test image, and in the last epoch took exactly the 6 training "
+            "images of that class") in words
+    assert words.endswith("So the last exit is trained on none of those images: with no early exit it is right on "
+                          "30.0% of class 5 (dog).")
+    # an exit that takes as many images as its class has, but does not answer that class for every image
+    outputs["predictions"][1][0] = 4
+    assert "exit 2" not in routed_words(RoutedNotebook(summary, cfg, history, outputs), {}, summary)
+    # no stored outputs: what the history alone shows
+    none = RoutedNotebook(summary, cfg, history.assign(train_exit_1=0.0), None)
+    assert "exit 1 never took a training image, so it had nothing to learn from." in routed_words(none, {}, summary)
+    # accumulated losses: every exit learns from every image that reaches it
+    acc = RoutedNotebook(summary, SimpleNamespace(early_exits=True, aggregation="accumulate", train_threshold=0.9),
+                         history, outputs)
+    assert routed_words(acc, {}, summary) == ""

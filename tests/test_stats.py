@@ -259,3 +259,17 @@ def test_one_plan_gets_one_estimate_in_the_dry_run_the_report_and_the_notebook(t
     _print_missing([project_root() / "notebooks" / "02_reslt_baseline.ipynb"], (0,), nb, __import__("torch").device("cpu"),
                    "quick")
     assert f"missing 1 quick-profile run(s); on a CPU about {duration(expected)}" in capsys.readouterr().out
+
+
+def test_the_phase6_table_marks_a_diverged_run(tmp_path):
+    """A diverged run's accuracy is where the run stopped: the table says so beside its number."""
+    store = ResultsStore(tmp_path / "results")
+    stored(store, "model14", 100, 0, "full", 10.0, status="diverged")
+    stored(store, "model7", 100, 0, "full", 69.83)
+    stored(store, "model7", 100, 1, "full", 10.0, status="diverged")
+    nb = Notebook(profile="auto", device="cpu", data_root=tmp_path, results_dir=tmp_path / "results",
+                  figures_dir=tmp_path, runs_dir=tmp_path, seeds=(0, 1), retrain=False, train_missing=False)
+    table = nb.phase6({"full power": {100: "model14"}, "routed": {100: "model7"}})
+    assert table.loc["full power", "100: ours"] == "10.00 (full, diverged)"
+    assert table.loc["routed", "100: ours"].endswith("(full, 1 of 2 diverged)")
+    assert table.loc["full power", "100: gap"] == pytest.approx(10.0 - 78.94)

@@ -112,27 +112,31 @@ def hybrids_beat_reslt(runs: pd.DataFrame) -> dict:
         if len(base) and len(hybrids):
             ref = float(base["overall"].mean())
             above = hybrids.groupby("experiment")["overall"].mean() > ref
-            rows.append((ratio, profile, ref, int(above.sum()), len(above)))
+            diverged = set(hybrids.loc[hybrids["status"] == "diverged", "experiment"])
+            names = {side: [e + (" (diverged)" if e in diverged else "") for e in above.index[above == side]]
+                     for side in (True, False)}
+            rows.append((ratio, profile, ref, int(above.sum()), len(above), names))
     if not rows:
         return {**claim, "check": f"no ratio with both {RESLT} and a hybrid stored under one profile",
                 "verdict": "unmeasured here yet"}
-    check = "; ".join(f"ratio {r:g} ({p}): {a} of {n} hybrids above {RESLT}'s {ref:.2f}%" for r, p, ref, a, n in rows)
+    check = "; ".join(f"ratio {r:g} ({p}): {a} of {n} hybrids above {RESLT}'s {ref:.2f}%" for r, p, ref, a, n, _ in rows)
     # the claim is about the report's 200-epoch schedule: full runs decide it where there are any; quick
     # ones (a schedule the early exits' cold start hurts most) then only stand beside it
     full = [row for row in rows if row[1] == "full"]
     quick = [row for row in rows if row[1] != "full"]
     judged, where = (full, "in our full-schedule runs") if full else (rows, "in our runs")
-    if all(a == n for *_, a, n in judged):
+    if all(a == n for *_, a, n, _ in judged):
         verdict = f"holds {where}"
-    elif all(a == 0 for *_, a, n in judged):
+    elif all(a == 0 for *_, a, n, _ in judged):
         verdict = f"the opposite {where}: every hybrid stored ends below the ResLT it builds on"
     else:
-        verdict = f"mixed {where}: some hybrids above, some below"
+        sides = [", ".join(dict.fromkeys(x for row in judged for x in row[5][side])) for side in (True, False)]
+        verdict = f"mixed {where}: {sides[0]} above, {sides[1]} below"
     cold = "which the early exits' cold start hurts most"
     if quick and full:
         above, count = sum(row[3] for row in quick), sum(row[4] for row in quick)
         verdict += f" (the quick runs put {above} of {count} above: 30 epochs, {cold}, do not decide it)"
-    elif quick and all(a == 0 for *_, a, n in rows):
+    elif quick and all(a == 0 for *_, a, n, _ in rows):
         verdict += f" (quick runs: a short schedule, {cold})"
     return {**claim, "check": check, "verdict": verdict}
 

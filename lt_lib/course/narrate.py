@@ -113,8 +113,60 @@ def exit_words(nb, rows) -> list[str]:
                          if r["overall"] > no_exit + LEVEL else "change little") if known(no_exit) else "") + "."
                    + (f" Every test image is answered class {one[0]} ({CLASSES[one[0]]}): an early exit that says one "
                       "class, confidently, for every image." if one else "")
-                   + saturation_words(nb.config(r), ex["fraction"][0], r))
+                   + saturation_words(nb.config(r), ex["fraction"][0], r)
+                   + routed_words(nb, r, s))
     return out
+
+
+def routed_words(nb, r, s) -> str:
+    """What the routed rule left the early exits of a stored routed run (``r`` a row, ``s`` its summary) to
+    learn from. An exit's loss counts only the training images that leave there, those it already answers
+    right above the training threshold: an exit that answers one class for every image takes only that
+    class's images and never learns another (and the last exit is trained on none of them), and an exit
+    that takes no image has nothing to learn from. Read from the history's per-epoch training shares and,
+    where stored, every exit's test predictions."""
+    from ..learn.data import CLASSES
+
+    cfg = nb.config(r)
+    if cfg is None or not cfg.early_exits or cfg.aggregation != "routed":
+        return ""
+    history, outputs = nb.history(r), nb.predictions(r)
+    counts, images = s["data"]["counts"], s["data"]["train_images"]
+    parts, locked = [], []
+    for k in range(len(s["exits"]["fraction"]) - 1):
+        column = f"train_exit_{k + 1}"
+        if column not in history or not len(history):
+            return ""
+        took = (history[column] * images).round().astype(int)
+        answers = None
+        if outputs is not None:
+            said = outputs["predictions"][k]
+            c = int(pd.Series(said).value_counts().idxmax())
+            answers = (c, 100.0 * float((said == c).mean()))
+        if took.iloc[-1] == 0:
+            taking = history["epoch"][took > 0]
+            what = (f"exit {k + 1} never took a training image" if taking.empty else
+                    f"exit {k + 1} took {took.sum():,} training image{'s' if took.sum() != 1 else ''} in all, none "
+                    f"after epoch {taking.max()}")
+            parts.append(what + ", so it had nothing to learn from" + (
+                f" (it answers class {answers[0]} ({CLASSES[answers[0]]}) for {answers[1]:.1f}% of the test "
+                "images)" if answers else ""))
+        elif answers and answers[1] == 100.0 and took.iloc[-1] == counts[answers[0]]:
+            c = answers[0]
+            parts.append(f"exit {k + 1} answers class {c} ({CLASSES[c]}) for every test image, and in the last "
+                         f"epoch took exactly the {counts[c]:,} training images of that class, the only ones it can "
+                         "answer right, so it never learns another")
+            locked.append(c)
+    if not parts:
+        return ""
+    text = (f" Under the routed rule an early exit learns only from the training images it already answers right "
+            f"with confidence above {cfg.train_threshold:g}: " + "; ".join(parts) + ".")
+    if locked:
+        labels, last = outputs["labels"], outputs["predictions"][-1]
+        right = [f"{100.0 * float((last[labels == c] == c).mean()):.1f}% of class {c} ({CLASSES[c]})" for c in locked]
+        text += (" So the last exit is trained on none of " + ("those images" if len(locked) == 1 else
+                 "these classes' images") + ": with no early exit it is right on " + " and ".join(right) + ".")
+    return text
 
 
 def saturation_words(cfg, first_share: float, r) -> str:

@@ -430,12 +430,16 @@ def one_profile(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def stored_label(runs: pd.DataFrame) -> str:
-    """'quick' / 'full' / 'full, old setting' for the stored rows of ``runs``."""
+    """'quick' / 'full' / 'full, old setting' / 'full, diverged' for the stored rows of ``runs`` (a diverged
+    run's accuracy is where it stopped, not where its schedule ends)."""
     done = runs[runs["status"].isin(FINISHED)]
     if done.empty:
         return ""
     label = "/".join(sorted(set(done["profile"])))
-    return label + (", old setting" if (done.get("setting") == "old setting").any() else "")
+    label += ", old setting" if (done.get("setting") == "old setting").any() else ""
+    diverged = int((done["status"] == "diverged").sum())
+    return label + ("" if not diverged else ", diverged" if diverged == len(done) else
+                    f", {diverged} of {len(done)} diverged")
 
 
 def setup(profile=None, device="auto", data_root=None, results_dir=None, figures_dir=None, runs_dir=None,
