@@ -84,3 +84,29 @@ def test_the_default_cpu_training_path_is_close_to_float64():
     cfg = resolve("reslt-a0.95-aa-ls", 100, "smoke")
     err = gradient_error_vs_float64(cfg, load_data(cfg), torch.contiguous_format, images=16)
     assert 0 < err < 1e-2
+
+
+def test_a_fault_in_one_run_is_its_outcome_and_the_others_go_on(monkeypatch, capsys):
+    """A bug that raises in one run (not a one-line LtError) becomes that run's 'failed' outcome with its
+    traceback on stderr, so a plan's other runs still report as they finish."""
+    import lt_lib.runs.parallel as P
+    import lt_lib.runs.train as T
+    from lt_lib.errors import LtError
+    from lt_lib.learn.experiments import resolve
+
+    cfg = resolve("ce", 100, "smoke", epochs=1)
+
+    def broken(cfg, **kwargs):
+        return {}["predictions"]
+
+    monkeypatch.setattr(T, "train", broken)
+    out = P._train_one(cfg, {})
+    assert out["run_id"] == cfg.run_id and out["status"] == "failed"
+    assert out["detail"] == "KeyError: 'predictions' (traceback above)"
+    assert "Traceback" in capsys.readouterr().err
+
+    def refused(cfg, **kwargs):
+        raise LtError("the results folder is read-only; choose another with --results")
+
+    monkeypatch.setattr(T, "train", refused)
+    assert P._train_one(cfg, {})["detail"] == "the results folder is read-only; choose another with --results"

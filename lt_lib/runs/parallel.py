@@ -16,6 +16,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import time
+import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
 import torch
@@ -64,6 +65,9 @@ def _train_one(cfg, kwargs: dict, epoch_lines: bool = False) -> dict:
         summary = train(cfg, quiet=True, on_epoch_end=EpochLine(cfg) if epoch_lines else None, **kwargs)
     except LtError as exc:
         return _outcome(cfg, None, time.perf_counter() - t0, str(exc))
+    except Exception as exc:  # noqa: BLE001 - a fault in one run is that run's outcome: the others go on and report
+        traceback.print_exc()
+        return _outcome(cfg, None, time.perf_counter() - t0, f"{type(exc).__name__}: {exc} (traceback above)")
     return _outcome(cfg, summary, time.perf_counter() - t0)
 
 
