@@ -132,12 +132,12 @@ def routed_words(nb, r, s) -> str:
         return ""
     history, outputs = nb.history(r), nb.predictions(r)
     counts, images = s["data"]["counts"], s["data"]["train_images"]
+    early = range(len(s["exits"]["fraction"]) - 1)
+    if not len(history) or any(f"train_exit_{k + 1}" not in history for k in early):
+        return ""
     parts, locked = [], []
-    for k in range(len(s["exits"]["fraction"]) - 1):
-        column = f"train_exit_{k + 1}"
-        if column not in history or not len(history):
-            return ""
-        took = (history[column] * images).round().astype(int)
+    for k in early:
+        took = (history[f"train_exit_{k + 1}"] * images).round().astype(int)
         answers = None
         if outputs is not None:
             said = outputs["predictions"][k]

@@ -291,9 +291,6 @@ class Run:
                         row.update({f"test_exit_{k + 1}": f for k, f in enumerate(final["exits"]["fraction"])})
                     if divergence is None:
                         divergence = monitor.after_eval(epoch + 1, final["predicted_counts"])
-                        if divergence and not last:  # a collapse ends the run here: its test outputs are stored too
-                            final = evaluate(model, data, cfg.normalize, eng, cfg.inference_threshold, forward,
-                                             cfg.confidence_scale, keep_logits=True)
                     best = state["best"]
                     if best["overall"] is None or final["overall"] > best["overall"]:
                         state["best"] = {"overall": final["overall"], "epoch": epoch + 1}
@@ -318,6 +315,9 @@ class Run:
 
     def _finish(self, model, data, eng, forward, final, divergence, state, dev) -> dict:
         cfg = self.cfg
+        if "predictions" not in final:  # the run ended on what this evaluation showed (a collapse): its outputs too
+            final = evaluate(model, data, cfg.normalize, eng, cfg.inference_threshold, forward, cfg.confidence_scale,
+                             keep_logits=True)
         code = state["segments"][-1]  # the code this process loaded when it started (or resumed) the run
         history = state["history"]
         summary = {
