@@ -30,11 +30,10 @@ from functools import lru_cache
 
 import torch
 import torch.nn.functional as F
-import torchvision.transforms.functional as TF
-from torchvision.transforms import AutoAugment, AutoAugmentPolicy, InterpolationMode
 
-# The 25 CIFAR10 sub-policies, each two (op name, probability, magnitude bin or None), from torchvision.
-CIFAR10_POLICY = AutoAugment(AutoAugmentPolicy.CIFAR10).policies
+# torchvision is imported where AutoAugment is used, not here: its import brings torch._dynamo along
+# (about 3 s on a 2-core machine), which every process that imports lt_lib (a `list`, a `status`, each
+# worker of a plan or a lease) would otherwise pay without using it.
 NUM_BINS = 10
 OPS = ("none", "ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate", "Brightness", "Color", "Contrast",
        "Sharpness", "Posterize", "Solarize", "AutoContrast", "Equalize", "Invert")
@@ -42,6 +41,20 @@ GEOMETRIC = ("ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate")
 BLENDS = ("Brightness", "Color", "Contrast", "Sharpness")
 SIGNED_OPS = {"ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate", "Brightness", "Color", "Contrast",
               "Sharpness"}
+
+
+@lru_cache(maxsize=1)
+def cifar10_policy() -> list:
+    """The 25 CIFAR10 sub-policies, each two (op name, probability, magnitude bin or None), from torchvision."""
+    from torchvision.transforms import AutoAugment, AutoAugmentPolicy
+
+    return AutoAugment(AutoAugmentPolicy.CIFAR10).policies
+
+
+def __getattr__(name):  # ``CIFAR10_POLICY``, made on first use
+    if name == "CIFAR10_POLICY":
+        return cifar10_policy()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def magnitude(op: str, bin_id, image_size=(32, 32)) -> float:
@@ -68,6 +81,9 @@ def magnitude(op: str, bin_id, image_size=(32, 32)) -> float:
 def apply_op(img: torch.Tensor, op: str, mag: float) -> torch.Tensor:
     """One AutoAugment op through torchvision's functional API (the reference), nearest interpolation,
     zero fill, on a batch (..., C, H, W) sharing ``mag``."""
+    import torchvision.transforms.functional as TF
+    from torchvision.transforms import InterpolationMode
+
     nearest = InterpolationMode.NEAREST
     if op == "ShearX":
         return TF.affine(img, 0.0, [0, 0], 1.0, [math.degrees(math.atan(mag)), 0.0], nearest, None, [0, 0])
@@ -124,7 +140,8 @@ class PolicyTables:
 
     def __init__(self, device, size=(32, 32)):
         h, w = size
-        shape = (len(CIFAR10_POLICY), 2, 2)
+        policy = cifar10_policy()
+        shape = (len(policy), 2, 2)
         op = torch.zeros(shape, dtype=torch.long)
         geo = torch.zeros(shape, dtype=torch.long)
         ratio64, keep64 = torch.ones(shape, dtype=torch.float64), torch.zeros(shape, dtype=torch.float64)
@@ -133,7 +150,7 @@ class PolicyTables:
         maps, index_of = [torch.arange(h * w)], {}
         # an image of pixel indices 1..H*W (0 = outside): torchvision's nearest sampling copies them
         index_image = torch.arange(1, h * w + 1, dtype=torch.float32).view(1, 1, h, w)
-        for pid, sub in enumerate(CIFAR10_POLICY):
+        for pid, sub in enumerate(policy):
             for k, (name, _, bin_id) in enumerate(sub):
                 for sign in (0, 1):
                     mag = magnitude(name, bin_id, size)
@@ -153,7 +170,7 @@ class PolicyTables:
                         mask[at] = (256 - 2 ** (8 - int(mag))) % 256
                     elif name == "Solarize":
                         threshold[at] = mag
-        prob = torch.tensor([[sub[k][1] for k in range(2)] for sub in CIFAR10_POLICY])
+        prob = torch.tensor([[sub[k][1] for k in range(2)] for sub in policy])
         self.host_op, self.host_prob = op[:, :, 0].clone(), prob  # for the host's "which ops" question
         self.op, self.geo, self.mask, self.threshold, self.prob = (t.to(device) for t in (op, geo, mask, threshold, prob))
         self.ratio, self.keep = ratio64.float().to(device), keep64.float().to(device)
@@ -309,7 +326,7 @@ class Augmenter:
         if self.flip:
             draws["flip"] = torch.rand(b, generator=generator) < 0.5
         if self.autoaugment:
-            draws["policy_ids"] = torch.randint(len(CIFAR10_POLICY), (b,), generator=generator)
+            draws["policy_ids"] = torch.randint(len(cifar10_policy()), (b,), generator=generator)
             draws["probs"] = torch.rand((b, 2), generator=generator)
             draws["signs"] = torch.randint(2, (b, 2), generator=generator)
         return draws
