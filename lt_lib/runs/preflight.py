@@ -17,9 +17,10 @@ The optimizer's own step is PyTorch's fused SGD on CUDA (graph-safe with a tenso
 """
 from __future__ import annotations
 
+import inspect
 import io
 import time
-import traceback
+from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -37,15 +38,27 @@ META = torch.device("meta")
 HOST_READS = {"_local_scalar_dense", "nonzero", "masked_select", "unique", "_unique", "_unique2", "unique_dim",
               "repeat_interleave", "is_nonzero", "equal", "allclose", "bincount", "item", "argwhere",
               "masked_scatter", "histc"}
-HERE = Path(__file__).resolve().parents[1]
+THIS = Path(__file__).resolve()
+HERE = THIS.parents[1]
+
+
+@lru_cache(maxsize=None)
+def _lt_lib_file(filename: str) -> str | None:
+    """``filename`` relative to the checkout if it is an lt_lib file other than this one, else None."""
+    path = Path(filename).resolve()
+    return str(path.relative_to(HERE.parent)) if HERE in path.parents and path != THIS else None
 
 
 def _where() -> str:
-    """The innermost lt_lib line (outside this file) of the current Python stack."""
-    for frame in reversed(traceback.extract_stack()):
-        path = Path(frame.filename).resolve()
-        if HERE in path.parents and path != Path(__file__).resolve():
-            return f"{path.relative_to(HERE.parent)}:{frame.lineno} ({frame.name})"
+    """The innermost lt_lib line (outside this file) of the current Python stack. Asked once per operation
+    of a step (thousands): frames are walked, not formatted (``traceback.extract_stack`` reads every source
+    line), and each file is resolved once."""
+    frame = inspect.currentframe()
+    while frame is not None:
+        where = _lt_lib_file(frame.f_code.co_filename)
+        if where:
+            return f"{where}:{frame.f_lineno} ({frame.f_code.co_name})"
+        frame = frame.f_back
     return "outside lt_lib"
 
 
