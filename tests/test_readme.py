@@ -56,7 +56,7 @@ COMMANDS = {
     "python -m lt_lib status": (["+", "--jobs", "{s}/jobs"], ()),
     "python -m lt_lib pack-data data": (["python", "-m", "lt_lib", "pack-data", "{s}/pack", "--zip", str(SHARED_ZIP)], ()),
     "python -m lt_lib lease --budget 540 --out out/lease.tar":
-        (["python", "-m", "lt_lib", "lease", "--budget", "60", "--profile", "smoke", "--experiments", "ce",
+        (["python", "-m", "lt_lib", "lease", "--budget", "30", "--profile", "smoke", "--experiments", "ce",
           "--device", "cpu", "--jobs", "1", "--out", "{s}/lease.tar", "--results", "{s}/lease-results"], ()),
     "python -m lt_lib import out/lease.tar":
         (["python", "-m", "lt_lib", "import", "{s}/lease.tar", "--results", "{s}/imported"], ()),
