@@ -21,6 +21,14 @@ def test_list_names_every_experiment():
         assert any(line.split()[0] == name for line in out.splitlines() if line.strip())
 
 
+def test_the_command_line_starts_without_torchvision():
+    """torchvision's import (torch._dynamo with it) is paid only where AutoAugment is used, not by every
+    process that imports lt_lib (a `list`, a `status`, each worker of a plan)."""
+    code = "import sys, lt_lib.cli; print(sorted(m for m in ('torchvision', 'torch._dynamo') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", (out.stdout, out.stderr)
+
+
 def test_counts_json():
     rc, out, _ = cli("counts", "--imbalance", "100")
     assert rc == 0
