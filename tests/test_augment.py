@@ -8,9 +8,9 @@ from torchvision.transforms import AutoAugment, AutoAugmentPolicy
 
 from lt_lib.learn import data as D
 from lt_lib.learn.augment import (
-    CIFAR10_POLICY,
     Augmenter,
     autoaugment,
+    cifar10_policy,
     flip,
     random_crop,
 )
@@ -76,7 +76,7 @@ def test_every_autoaugment_op_matches_torchvision_per_image(pid, k):
         ref = torchvision_autoaugment(x, torch.full((6,), pid), probs, signs)
         for static in (False, True):
             out = autoaugment(x, torch.full((6,), pid), probs, signs, static=static)
-            assert torch.equal(out, ref), (CIFAR10_POLICY[pid][k], sign, static)
+            assert torch.equal(out, ref), (cifar10_policy()[pid][k], sign, static)
 
 
 def test_the_whole_augmenter_equals_torchvision_image_by_image():

@@ -51,12 +51,6 @@ def cifar10_policy() -> list:
     return AutoAugment(AutoAugmentPolicy.CIFAR10).policies
 
 
-def __getattr__(name):  # ``CIFAR10_POLICY``, made on first use
-    if name == "CIFAR10_POLICY":
-        return cifar10_policy()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def magnitude(op: str, bin_id, image_size=(32, 32)) -> float:
     """The magnitude of bin ``bin_id`` for ``op`` (AutoAugment's 10-bin search space)."""
     if bin_id is None:
