@@ -110,3 +110,16 @@ def test_a_fault_in_one_run_is_its_outcome_and_the_others_go_on(monkeypatch, cap
 
     monkeypatch.setattr(T, "train", refused)
     assert P._train_one(cfg, {})["detail"] == "the results folder is read-only; choose another with --results"
+
+
+def test_the_epoch_line_paces_by_the_median_epoch_so_a_pause_does_not_inflate_it(monkeypatch, capsys):
+    from lt_lib.runs import parallel
+
+    clock = iter([1000.0, 1100.0, 1200.0, 8400.0, 8500.0])  # epochs of 100 s; the third spans a 2-hour pause
+    monkeypatch.setattr(parallel.time, "perf_counter", lambda: next(clock))
+    line = parallel.EpochLine(resolve("ce", imbalance=100, profile="full"))
+    for epoch in (11, 12, 13, 14):
+        line(epoch, {"train_loss": 0.5, "test_overall": 40.0})
+    out = capsys.readouterr().out.splitlines()
+    assert out[-1].endswith("epoch 14/200, loss 0.500, test 40.00%; 100 s/epoch, 5.2 h left")  # 186 x 100 s = 5.17 h
+    assert "7200 s/epoch" not in out[2] and "100 s/epoch" in out[2]

@@ -41,17 +41,22 @@ def _outcome(cfg, summary: dict | None, seconds: float, error: str | None = None
 
 class EpochLine:
     """``on_epoch_end`` that prints one line per epoch: the run, its epoch, loss and test accuracy, the
-    seconds per epoch of this process and the time left at that pace (picklable, for worker processes)."""
+    seconds per epoch and the time left at that pace (picklable, for worker processes). The pace is the
+    median of this process's epochs, so an epoch that spans a pause (a worker stopped while tests run,
+    a suspended laptop) does not inflate it."""
 
     def __init__(self, cfg):
-        self.run_id, self.epochs, self.t0, self.first = cfg.run_id, cfg.epochs, time.perf_counter(), None
+        self.run_id, self.epochs, self.last, self.seconds = cfg.run_id, cfg.epochs, time.perf_counter(), []
 
     def __call__(self, epoch: int, row: dict) -> None:
+        from statistics import median
+
         from .timing import duration
 
-        if self.first is None:
-            self.first = epoch - 1
-        per = (time.perf_counter() - self.t0) / (epoch - self.first)
+        now = time.perf_counter()
+        self.seconds.append(now - self.last)
+        self.last = now
+        per = median(self.seconds)
         test = f", test {row['test_overall']:.2f}%" if "test_overall" in row else ""
         print(f"{time.strftime('%H:%M:%S')} {self.run_id}: epoch {epoch}/{self.epochs}, loss {row['train_loss']:.3f}"
               f"{test}; {per:.0f} s/epoch, {duration(per * (self.epochs - epoch))} left", flush=True)
