@@ -35,3 +35,17 @@ def test_the_engine_variants_table_reads_each_record(tmp_path):
         "| bf16 channels_last, 2.00x |",
         "| `c.json` | AMD EPYC (no native bf16), x1 threads | 188c23a | 168 (9.2e-04) | 223 | 313 (1.8e-01) | 337 "
         "| bf16 channels_last, 2.00x |"]
+
+
+def test_a_run_resumed_under_another_engine_or_device_names_each_stretch():
+    def seg(start, device, precision, channels_last):
+        return {"from_epoch": start, "device": device, "engine": {"precision": precision, "channels_last": channels_last}}
+
+    epyc = "cpu:AMD EPYC x1 threads"
+    same = [seg(0, epyc, "bf16", True), seg(10, epyc, "bf16", True)]  # resumed, nothing changed: one stretch
+    assert device_label({"device": epyc, "engine": same[-1]["engine"], "segments": same}) == \
+        "AMD EPYC, 1 thread, bf16 channels_last"
+    mixed = [seg(0, epyc, "fp32", False), seg(8, epyc, "fp32", False), seg(12, epyc, "fp32", True),
+             seg(40, "cpu:Intel Xeon x2 threads", "bf16", True)]
+    assert device_label({"device": "cpu:Intel Xeon x2 threads", "engine": mixed[-1]["engine"], "segments": mixed}) == \
+        "AMD EPYC, 1 thread, fp32; fp32 channels_last from epoch 13; Intel Xeon, 2 threads, bf16 channels_last from epoch 41"

@@ -23,18 +23,31 @@ def _num(x, digits: int = 2) -> str:
     return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
 
 
-def device_label(provenance: dict) -> str:
-    """'H200, eager' / 'AMD EPYC, 1 thread, bf16 channels_last' from a run's provenance."""
-    device, engine = provenance.get("device") or "", provenance.get("engine") or {}
+def _where_how(device: str, engine: dict) -> tuple[str, str]:
     kind, _, name = device.partition(":")
     if kind == "cuda":
-        return f"{name.replace('NVIDIA ', '')}, {'graphs' if engine.get('graph') else 'eager'}"
+        return name.replace("NVIDIA ", ""), "graphs" if engine.get("graph") else "eager"
     m = re.match(r"(.*) x(\d+) threads$", name)
     model, threads = (m.group(1), int(m.group(2))) if m else (name, None)
-    precision = engine.get("precision", "fp32")
-    memory = " channels_last" if engine.get("channels_last") else ""
-    return f"{model or 'CPU'}" + (f", {threads} thread{'s' if threads != 1 else ''}" if threads else "") + \
-        f", {precision}{memory}"
+    where = f"{model or 'CPU'}" + (f", {threads} thread{'s' if threads != 1 else ''}" if threads else "")
+    return where, f"{engine.get('precision', 'fp32')}{' channels_last' if engine.get('channels_last') else ''}"
+
+
+def device_label(provenance: dict) -> str:
+    """'H200, eager' / 'AMD EPYC, 1 thread, bf16 channels_last' from a run's provenance; a run resumed on
+    another device or engine names each stretch: 'AMD EPYC, 1 thread, fp32; fp32 channels_last from epoch 13'."""
+    stretches = [(0, _where_how(provenance.get("device") or "", provenance.get("engine") or {}))]
+    if provenance.get("segments"):
+        stretches = []
+        for seg in provenance["segments"]:
+            label = _where_how(seg.get("device") or "", seg.get("engine") or {})
+            if not stretches or stretches[-1][1] != label:
+                stretches.append((seg.get("from_epoch", 0), label))
+    (_, (where, how)), parts = stretches[0], []
+    for start, (w, h) in stretches[1:]:
+        parts.append(f"{'' if w == where else w + ', '}{h} from epoch {start + 1}")
+        where = w
+    return "; ".join([f"{stretches[0][1][0]}, {how}", *parts])
 
 
 def results_markdown(results_dir="results") -> str:
