@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from itertools import groupby
 from pathlib import Path
 
 from ..errors import LtError
@@ -36,18 +37,14 @@ def _where_how(device: str, engine: dict) -> tuple[str, str]:
 def device_label(provenance: dict) -> str:
     """'H200, eager' / 'AMD EPYC, 1 thread, bf16 channels_last' from a run's provenance; a run resumed on
     another device or engine names each stretch: 'AMD EPYC, 1 thread, fp32; fp32 channels_last from epoch 13'."""
-    stretches = [(0, _where_how(provenance.get("device") or "", provenance.get("engine") or {}))]
-    if provenance.get("segments"):
-        stretches = []
-        for seg in provenance["segments"]:
-            label = _where_how(seg.get("device") or "", seg.get("engine") or {})
-            if not stretches or stretches[-1][1] != label:
-                stretches.append((seg.get("from_epoch", 0), label))
-    (_, (where, how)), parts = stretches[0], []
-    for start, (w, h) in stretches[1:]:
+    segments = provenance.get("segments") or [provenance]
+    labelled = ((s.get("from_epoch", 0), _where_how(s.get("device") or "", s.get("engine") or {})) for s in segments)
+    (_, (where, how)), *changes = [next(group) for _, group in groupby(labelled, key=lambda x: x[1])]
+    parts = [f"{where}, {how}"]
+    for start, (w, h) in changes:
         parts.append(f"{'' if w == where else w + ', '}{h} from epoch {start + 1}")
         where = w
-    return "; ".join([f"{stretches[0][1][0]}, {how}", *parts])
+    return "; ".join(parts)
 
 
 def results_markdown(results_dir="results") -> str:

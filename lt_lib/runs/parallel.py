@@ -18,6 +18,7 @@ import os
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from statistics import median
 
 import torch
 
@@ -49,8 +50,6 @@ class EpochLine:
         self.run_id, self.epochs, self.last, self.seconds = cfg.run_id, cfg.epochs, time.perf_counter(), []
 
     def __call__(self, epoch: int, row: dict) -> None:
-        from statistics import median
-
         from .timing import duration
 
         now = time.perf_counter()
