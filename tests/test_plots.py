@@ -35,6 +35,21 @@ def test_split_bars_mark_the_report_and_the_paper_where_they_have_numbers():
     assert "report (final epoch)" in labels and "paper, overall (best epoch)" in labels
 
 
+def test_alpha_sweep_joins_only_runs_of_one_profile():
+    ours = pd.DataFrame([
+        {"alpha": 0.9, "profile": "full", "overall": 67.9, "many": 81.0, "medium": 58.8, "few": 64.9},
+        {"alpha": 0.95, "profile": "quick", "overall": 34.7, "many": 46.9, "medium": 16.4, "few": 39.2},
+        {"alpha": 0.99, "profile": "quick", "overall": 28.5, "many": 13.3, "medium": 10.8, "few": 53.0}])
+    ax = plots.alpha_sweep(ours).axes[0]
+    lines = {line.get_label(): line for line in ax.lines}
+    # no line runs from the full run at 0.9 to the quick runs: the full one stands alone, with its own marker
+    assert list(lines["ours, full: overall"].get_xdata()) == pytest.approx([0.1])
+    assert list(lines["ours, quick: overall"].get_xdata()) == pytest.approx([0.05, 0.01])
+    assert lines["ours, full: few"].get_marker() != lines["ours, quick: few"].get_marker()
+    one = plots.alpha_sweep(ours[ours.profile == "quick"]).axes[0]  # one profile: the plain labels
+    assert [line.get_label() for line in one.lines][:1] == ["ours: overall"]
+
+
 def test_accuracy_vs_flops_draws_a_sweep_only_with_three_distinct_costs():
     def summary(flops):
         return {"status": "completed", "final": {"overall": 50.0},

@@ -108,15 +108,20 @@ def training_curves(history: pd.DataFrame, title: str, cfg=None):
 def alpha_sweep(ours: pd.DataFrame, reference: pd.DataFrame | None = None, title: str = ""):
     """Overall / many / medium / few accuracy against alpha on a log(1 - alpha) axis (0.9, 0.95, 0.99,
     0.995 are not evenly spaced in what they do: 1 - alpha goes 0.1, 0.05, 0.01, 0.005); ours solid,
-    the report's dashed. Frames with columns ``alpha`` and the four metrics."""
+    the report's dashed. Frames with columns ``alpha`` and the four metrics; where ``ours`` has a
+    ``profile`` column, a line joins only runs of one profile (a 30-epoch run beside a 200-epoch one
+    is a change of schedule, not of alpha), each profile with its own marker."""
     fig, ax = plt.subplots(figsize=(7.5, 4))
     colours = {"overall": "black", **SPLIT_COLOURS}
-    for frame, style, who in ((ours, "o-", "ours"), (reference, "s--", "report")):
+    profiles = list(dict.fromkeys(ours["profile"])) if "profile" in ours else []
+    groups = [(ours[ours["profile"] == p], f"{'o^sv'[i % 4]}-", f"ours, {p}") for i, p in enumerate(profiles)]
+    groups = groups if len(groups) > 1 else [(ours, "o-", "ours")]
+    for frame, style, who in (*groups, (reference, "s--", "report")):
         if frame is None or frame.empty:
             continue
         for metric, colour in colours.items():
             d = frame.dropna(subset=[metric]).sort_values("alpha")
-            ax.plot(1 - d["alpha"], d[metric], style, color=colour, alpha=1 if who == "ours" else 0.45,
+            ax.plot(1 - d["alpha"], d[metric], style, color=colour, alpha=0.45 if who == "report" else 1,
                     label=f"{who}: {metric}")
     alphas = sorted(set(ours["alpha"]) | (set(reference["alpha"]) if reference is not None else set()))
     ax.set_xscale("log")
