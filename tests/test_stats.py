@@ -18,7 +18,7 @@ from lt_lib.learn.experiments import (
 )
 from lt_lib.learn.reference import PAPER_BASELINES, REFERENCE, lookup, paper_overall
 from lt_lib.runs.results import ResultsStore
-from lt_lib.runs.stats import aggregate, mean_std, write_summary_csv
+from lt_lib.runs.stats import aggregate, mean_std, rounded, write_summary_csv
 
 
 def stored(store, experiment, ratio, seed, profile, overall, status="completed"):
@@ -79,6 +79,30 @@ def test_summary_csv_has_one_row_per_experiment_ratio_profile(hand_made):
     quick = csv[(csv.experiment == "ce") & (csv.profile == "quick")].iloc[0]
     assert (quick["n"], quick["mean"], quick["std"]) == (3, 73.0, 3.61)
     assert ResultsStore(hand_made).summaries()[0]["run_id"]  # the csv does not disturb the store
+
+
+def test_tables_round_as_the_sentences_and_the_readme_print(tmp_path):
+    """58.175 is stored just below itself and 70.825 just above (few-shot accuracies of 4 classes of
+    1000 images): printed with two decimals they read 58.17 and 70.83, and so must every table.
+    numpy's rounding (pandas' ``round``) gives 58.18 and 70.82."""
+    assert (f"{58.175:.2f}", f"{70.825:.2f}") == ("58.17", "70.83")
+    table = pd.DataFrame({"few": [58.175, 70.825, math.nan], "n": [1, 2, 3], "name": ["a", "b", "c"]})
+    out = rounded(table)
+    assert out["few"].tolist()[:2] == [58.17, 70.83] and math.isnan(out["few"].iloc[2])
+    assert out["n"].tolist() == [1, 2, 3] and out["name"].tolist() == ["a", "b", "c"]
+    assert table["few"].tolist()[:2] == [58.175, 70.825]  # the input is left as it was
+    # the store's summary.csv and a notebook's comparison table say what the README row says
+    store = ResultsStore(tmp_path / "results")
+    cfg = stored(store, "ce", 50, 0, "full", 71.56)
+    summary = store.read(cfg.run_id)
+    summary["final"]["few"] = 58.175
+    (tmp_path / "results" / cfg.run_id / "summary.json").write_text(json.dumps(summary))
+    write_summary_csv(tmp_path / "results")
+    csv = pd.read_csv(tmp_path / "results" / "summary.csv")
+    assert csv["few_mean"].tolist() == [58.17]
+    nb = Notebook(profile="auto", device="cpu", data_root=tmp_path, results_dir=tmp_path / "results",
+                  figures_dir=tmp_path, runs_dir=tmp_path, seeds=(0,), retrain=False, train_missing=False)
+    assert nb.compare(nb.runs(["ce"], [50], train=False), against=())["few"].tolist() == [58.17]
 
 
 def test_old_settings_are_never_pooled_and_a_seed_counts_once(hand_made):

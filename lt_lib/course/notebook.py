@@ -26,7 +26,7 @@ import pandas as pd
 from ..learn.experiments import PROFILES, get_profile, resolve
 from ..learn.reference import SELECTION, lookup, paper_overall
 from ..runs.results import RESULT_COLUMNS, ResultsStore, load_results, project_root
-from ..runs.stats import FINISHED, aggregate, mean_std
+from ..runs.stats import FINISHED, aggregate, mean_std, rounded
 
 AUTO = "auto"  # the best stored profile per run: full, else quick
 
@@ -199,7 +199,7 @@ class Notebook:
                     row[f"report {k}"] = nan if value is None else value
             rows.append(row)
         table = pd.DataFrame(rows)
-        return table.round(2) if len(table) else table
+        return rounded(table) if len(table) else table
 
     def phase6(self, models: dict) -> pd.DataFrame:
         """The report's Phase 6 table: one row per model, per ratio our final-epoch accuracy (mean over
@@ -265,7 +265,7 @@ class Notebook:
         if len(balanced):
             cost = -balanced["gap (like for like)"].iloc[0]
             table["gap after the data's cost"] = table["gap (like for like)"] + cost
-        return table.round(2)
+        return rounded(table)
 
     def engine_check(self, folder: str = "engine-check") -> pd.DataFrame:
         """The bf16 check: quick runs of the same entries, seed and profile trained on a CPU in fp32 (the
@@ -292,7 +292,7 @@ class Notebook:
         table["bf16 - fp32 (final)"] = [wide.loc[(e, r)].get("bf16", math.nan) - wide.loc[(e, r)].get("fp32", math.nan)
                                         if lab == "bf16" else math.nan
                                         for e, r, lab in zip(table.experiment, table.ratio, table.engine)]
-        return table.round(2)
+        return rounded(table)
 
     def summary(self, run) -> dict | None:
         """A stored summary, by run id or by a row of ``runs`` (whose ``folder`` may be an old setting's)."""
@@ -322,7 +322,7 @@ class Notebook:
             best = ex["best_threshold"]
             row["best threshold (test-selected)"] = f"{best['threshold']:g}: {best['overall']:.2f}%"
             rows.append(row)
-        return pd.DataFrame(rows).round(2)
+        return rounded(pd.DataFrame(rows))
 
     def config(self, run):
         """The ``TrainConfig`` a stored run was trained with (its own, old setting or not)."""

@@ -47,6 +47,18 @@ def aggregate(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
+def rounded(table: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
+    """``table`` with its float columns rounded the way ``f"{x:.2f}"`` prints them: to the decimal nearest
+    the stored binary value. pandas' own ``round`` (numpy's) scales first and rounds half to even, so a
+    split accuracy such as 58.175 (stored just below it) or 70.825 (just above) can show one way in a
+    table and the other in the sentence or the README row beside it."""
+    out = table.copy()
+    for column in out.select_dtypes("float").columns:
+        # float(): round() of a numpy float is numpy's rounding again
+        out[column] = [x if math.isnan(x) else round(float(x), digits) for x in out[column]]
+    return out
+
+
 def mean_std(mean: float, std: float, n: int, digits: int = 2) -> str:
     """'75.33 ± 0.41 (n=3)'; one seed: '75.33 (n=1)'; no run: 'not run yet'."""
     if not n or mean is None or (isinstance(mean, float) and math.isnan(mean)):
@@ -66,5 +78,5 @@ def write_summary_csv(results_dir="results", path=None) -> pd.DataFrame:
     out = out[["experiment", "imbalance", "profile", "setting", "n", "seeds", "mean", "std", "best_epoch_mean",
                "many_mean", "medium_mean", "few_mean"]].sort_values(["profile", "experiment", "imbalance", "setting"])
     path = Path(path) if path else Path(results_dir) / "summary.csv"
-    atomic_write_text(path, out.round(2).to_csv(index=False))
+    atomic_write_text(path, rounded(out).to_csv(index=False))
     return out
