@@ -69,3 +69,25 @@ def test_a_conclusion_states_what_the_store_holds(path, store):
                 assert signed(deep) == pytest.approx(final - float(deep["deep"]), abs=0.01), paragraph
     if path.stem[:2] in ("01", "02", "04", "05", "06", "07", "08"):
         assert checked > 0, f"{path.name}: no run stated in its conclusion"
+
+
+WITHIN = re.compile(r"In our (?P<profile>quick|full) runs, .*? from (?P<a>\d+\.\d+)% to (?P<b>\d+\.\d+)%"
+                    r"(?: \((?P<n>\d+\.\d+) points (?P<dir>above|below))?")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_a_change_is_stated_within_one_profile(path, store):
+    """'In our quick runs, X moves ... from A% to B% (N points below ...)': A and B are accuracies of
+    stored runs of that profile, and N is B - A. A change is never stated across two schedules: no
+    sentence says a setting moves a number and, in the same breath, that the two are not comparable."""
+    for paragraph in conclusions(path):
+        for sentence in re.split(r"(?<=\.) (?=[A-Z])", paragraph):
+            assert not (re.search(r"from \d+\.\d+% to \d+\.\d+%", sentence) and "not comparable" in sentence), sentence
+            m = WITHIN.search(sentence)
+            if m is None:
+                continue
+            runs = store[(store.profile == m["profile"]) & store.status.isin(["completed", "diverged"])]
+            values = {round(float(v), 2) for k in ("overall", "many", "medium", "few") for v in runs[k].dropna()}
+            assert {float(m["a"]), float(m["b"])} <= values, sentence
+            if m["n"]:
+                assert signed(m) == pytest.approx(float(m["b"]) - float(m["a"]), abs=0.01), sentence
