@@ -1,7 +1,7 @@
 """Generated conclusions agree in sign and size with the tables they sum up."""
 import pandas as pd
 
-from lt_lib.course.narrate import exit_words, gain_words, pair_words, versus
+from lt_lib.course.narrate import exit_words, gain_words, pair_words, runs_listed, versus
 
 
 def calibration_table(ldam_best, ce_best, runs=("full, 200 epochs", "full, 200 epochs")):
@@ -34,6 +34,18 @@ def test_versus_names_the_sign_and_the_size():
     assert versus(53.24, 28.0, "that") == "25.24 points above that"
     assert versus(28.0, 53.24, "that") == "25.24 points below that"
     assert versus(50.2, 50.0, "that").startswith("level with that")
+
+
+def test_runs_set_aside_are_listed_with_their_schedule_or_not_at_all():
+    rows = pd.DataFrame([
+        {"experiment": "reslt-a0.99", "imbalance": 100.0, "overall": 28.45, "shown as": "quick, 30 epochs",
+         "setting": "current"},
+        {"experiment": "ce", "imbalance": 50.0, "overall": 58.175, "shown as": "full, 200 epochs",
+         "setting": "old setting"}])
+    assert runs_listed("Left out", rows) == (
+        "Left out: reslt-a0.99 at ratio 100 (quick, 30 epochs): 28.45%; "
+        "ce at ratio 50 (full, 200 epochs, old setting): 58.17%.")
+    assert runs_listed("Left out", rows.iloc[:0]) == ""
 
 
 class FakeNotebook:

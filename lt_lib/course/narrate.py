@@ -49,6 +49,14 @@ def run_words(row) -> str:
     return f"{row['experiment']} at ratio {row['imbalance']:g} ({row.get('shown as', row.get('profile'))}{extra})"
 
 
+def runs_listed(lead: str, rows: pd.DataFrame) -> str:
+    """'<lead>: model7 at ratio 100 (quick, 30 epochs): 29.94%; ...' for stored runs set aside from a
+    comparison (another schedule), or "" when there are none."""
+    if rows.empty:
+        return ""
+    return f"{lead}: " + "; ".join(f"{run_words(r)}: {pct(r['overall'])}" for _, r in rows.iterrows()) + "."
+
+
 FINISHED = ("completed", "diverged")
 
 
