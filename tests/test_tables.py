@@ -49,3 +49,58 @@ def test_a_run_resumed_under_another_engine_or_device_names_each_stretch():
              seg(40, "cpu:Intel Xeon x2 threads", "bf16", True)]
     assert device_label({"device": "cpu:Intel Xeon x2 threads", "engine": mixed[-1]["engine"], "segments": mixed}) == \
         "AMD EPYC, 1 thread, fp32; fp32 channels_last from epoch 13; Intel Xeon, 2 threads, bf16 channels_last from epoch 41"
+
+
+def comparison_rows(path):
+    """The rows of the tables of stored runs (``Notebook.compare``, ``calibration``, the exit tables) in a
+    committed notebook's HTML outputs, each a dict of column -> cell text."""
+    import json
+
+    from bs4 import BeautifulSoup  # parses the tables' HTML; installed with Jupyter (nbconvert)
+
+    for cell in json.loads(path.read_text())["cells"]:
+        for out in cell.get("outputs", []):
+            html = out.get("data", {}).get("text/html")
+            if not html:
+                continue
+            for table in BeautifulSoup("".join(html), "html.parser").find_all("table"):
+                head = [th.get_text() for th in table.thead.find_all("th")] if table.thead else []
+                accuracy = {"ours (final epoch)", "overall"} & set(head)
+                if not ({"experiment", "ratio", "runs"} <= set(head) and accuracy):
+                    continue
+                for tr in table.tbody.find_all("tr"):
+                    yield dict(zip(head, [c.get_text() for c in tr.find_all(["th", "td"])]))
+
+
+def test_the_notebooks_tables_show_what_the_store_holds():
+    """nbval runs with --nbval-lax, so a table cell left from an older render passes it: here every row of
+    a committed notebook's table of stored runs that shows one run of the current setting prints that run's
+    numbers as the README prints them (f"{x:.2f}"; pandas drops a trailing zero where a column has no other
+    digit). Notebook 05 kept 10.52 for model2's few-shot 10.525 (numpy's rounding) after the store and the
+    README moved to 10.53."""
+    import re
+
+    from lt_lib.runs.results import load_results
+
+    store = load_results(ROOT / "results")
+    store = store[store.setting != "old setting"]
+    columns = {"ours (final epoch)": "overall", "overall": "overall",
+               "ours (best epoch, test-selected)": "best_overall", "many": "many", "medium": "medium", "few": "few"}
+    checked = 0
+    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        for row in comparison_rows(path):
+            shown = re.fullmatch(r"(quick|full|smoke), \d+ epochs", row["runs"])
+            old = "old setting" in row.get("status", "") or row.get("setting") == "old setting"
+            if not shown or old or "±" in row.get("ours (final epoch)", ""):
+                continue  # not run yet, an older setting, or a mean over seeds
+            run = store[(store.experiment == row["experiment"]) & (store.imbalance == float(row["ratio"]))
+                        & (store.profile == shown[1])]
+            assert len(run), f"{path.name}: {row['experiment']} at {row['ratio']} ({row['runs']}): no stored run"
+            if len(run) > 1:
+                continue  # several seeds: the table shows their mean
+            for column, key in ((c, k) for c, k in columns.items() if c in row):
+                assert float(row[column]) == float(f"{run[key].iloc[0]:.2f}"), (
+                    f"{path.name}: {row['experiment']} at {row['ratio']} ({row['runs']}) shows {column} "
+                    f"{row[column]}, the store {run[key].iloc[0]}: python -m lt_lib report --in-place")
+            checked += 1
+    assert checked >= 40
