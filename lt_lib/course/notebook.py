@@ -223,9 +223,9 @@ class Notebook:
                 if shown:
                     row[f"{ratio}: ours"] += f" ({shown})"
                 row[f"{ratio}: report"] = math.nan if report is None else report
-                row[f"{ratio}: gap"] = round(mean - report, 2) if n and report is not None else math.nan
+                row[f"{ratio}: gap"] = mean - report if n and report is not None else math.nan
             rows.append(row)
-        return pd.DataFrame(rows).set_index("model")
+        return rounded(pd.DataFrame(rows)).set_index("model")
 
     def calibration(self) -> pd.DataFrame:
         """The calibration runs (``reference.CALIBRATION``) against the published number of the same
