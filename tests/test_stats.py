@@ -285,6 +285,39 @@ def test_one_plan_gets_one_estimate_in_the_dry_run_the_report_and_the_notebook(t
     assert f"missing 1 quick-profile run(s); on a CPU about {duration(expected)}" in capsys.readouterr().out
 
 
+def test_a_resumed_run_is_a_basis_only_when_every_stretch_trained_alike(tmp_path):
+    """Speeds come from resumed runs too (most long CPU runs are resumed), but only where every stretch
+    ran on the same device, engine and CPU: one thread then two, or fp32 then bf16, is a mix."""
+    from lt_lib.runs.timing import one_kind, recorded
+
+    bf16 = {"device": "cpu", "precision": "bf16", "channels_last": True}
+    epyc = {"model": "AMD EPYC", "isa": ["avx512_bf16"]}
+
+    def stretch(epoch, device="cpu:AMD EPYC x1 threads", engine=bf16, cpu=epyc):
+        return {"from_epoch": epoch, "device": device, "engine": dict(engine), "cpu": cpu}
+
+    alike = [stretch(0), stretch(30), stretch(80)]
+    assert one_kind({"resumed_at_epochs": []}) and one_kind({"resumed_at_epochs": [30, 80], "segments": alike})
+    assert not one_kind({"resumed_at_epochs": [16], "segments": [stretch(0), stretch(16, "cpu:AMD EPYC x2 threads")]})
+    assert not one_kind({"resumed_at_epochs": [13], "segments": [stretch(0), stretch(13, engine={**bf16, "precision": "fp32"})]})
+    assert not one_kind({"resumed_at_epochs": [9], "segments": [stretch(0, cpu={"model": "AMD EPYC", "isa": ["avx2"]}),
+                                                                stretch(9)]})
+    assert not one_kind({"resumed_at_epochs": [8]})  # resumed before stretches were recorded: cannot say
+
+    store = ResultsStore(tmp_path / "results")
+    for experiment, segments, ips in (("ce", alike, 360.0), ("ldam-drw", [stretch(0), stretch(16, "cpu:AMD EPYC x2 threads")], 500.0)):
+        cfg = stored(store, experiment, 100, 0, "full", 70.0)
+        summary = store.read(cfg.run_id)
+        summary["data"] = {"train_images": 12406}
+        summary["provenance"] = {"device": segments[-1]["device"], "train_images_per_second": ips,
+                                 "wall_seconds": 200 * 12406 / ips + 200 * 9.0, "engine": bf16,
+                                 "resumed_at_epochs": [s["from_epoch"] for s in segments[1:]], "segments": segments}
+        store.write(summary, [], force=True)
+    (speed,) = recorded([tmp_path / "results"])
+    assert speed["run_id"] == "ce-ir100-s0-full" and speed["ips"] == 360.0 and speed["precision"] == "bf16"
+    assert speed["eval_s"] == pytest.approx(9.0)
+
+
 def test_the_phase6_table_marks_a_diverged_run(tmp_path):
     """A diverged run's accuracy is where the run stopped: the table says so beside its number."""
     store = ResultsStore(tmp_path / "results")

@@ -90,17 +90,29 @@ def relative_cost(cfg: TrainConfig, device=None) -> tuple[float, str]:
     return cfg.epochs * n_train * factor, "relative"
 
 
+def one_kind(provenance: dict) -> bool:
+    """Whether a run trained on one kind of machine throughout: never resumed, or resumed with every
+    stretch (``segments``) on the same device, engine and CPU. A resumed run that records no stretches
+    (made before they were recorded) cannot say, and does not count."""
+    if not provenance.get("resumed_at_epochs"):
+        return True
+    segments = provenance.get("segments") or []
+    kinds = {(s.get("device"), repr(sorted((s.get("engine") or {}).items())), repr(s.get("cpu"))) for s in segments}
+    return len(segments) > 1 and len(kinds) == 1
+
+
 def recorded(stores) -> list[dict]:
     """Every stored finished run's speed: experiment, profile, device kind (cpu/cuda), device, precision,
     training images/s, seconds per evaluation, whether it has exits and heavy augmentation, and whether
     it trained on real data (a smoke run's images/s on 128-image classes in batches of 32 says nothing
-    about a real run). Runs resumed across machines or sessions are left out (their speed is a mix)."""
+    about a real run). A resumed run counts when every stretch of it trained alike (``one_kind``); one
+    whose stretches differ in threads, engine or CPU is left out (its speed is a mix)."""
     out = []
     for store in stores:
         for s in ResultsStore(store).summaries(problems=[]):
             prov, cfg = s.get("provenance") or {}, s.get("config") or {}
             ips, device = prov.get("train_images_per_second"), prov.get("device") or ""
-            if not ips or s.get("status") not in ("completed", "diverged") or prov.get("resumed_at_epochs"):
+            if not ips or s.get("status") not in ("completed", "diverged") or not one_kind(prov):
                 continue
             kind = device.split(":", 1)[0]
             n_train = (s.get("data") or {}).get("train_images") or 0

@@ -232,7 +232,8 @@ class Run:
         monitor = DivergenceMonitor(cfg.collapse_patience)
         commit, dirty = git_state()  # the code this process loaded, read now (the tree may change while it trains)
         segment = {"from_epoch": 0, "git_commit": commit, "git_dirty": dirty, "started_at": _now(),
-                   "device": device_name(dev), "engine": eng.describe()}
+                   "device": device_name(dev), "engine": eng.describe(),
+                   **({"cpu": cpu_info()} if dev.type == "cpu" else {})}
         state = {"history": [], "best": {"overall": None, "epoch": None}, "epoch": 0, "wall_seconds": 0.0,
                  "train_seconds": 0.0, "train_images": 0, "started_at": _now(), "resumed_at": [],
                  "segments": [segment]}
