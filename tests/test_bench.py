@@ -23,16 +23,18 @@ def test_bench_writes_its_ratios_and_projections(tmp_path):
     assert KEYS <= set(r) and r["data"] == "synthetic" and r["device"].startswith("cpu:")
     ref, eng, bound, ev = (r[k] for k in ("reference_images_per_s", "engine_images_per_s", "bound_images_per_s",
                                           "eval_images_per_s"))
-    assert r["ratio_vs_reference"] == pytest.approx(eng / ref, rel=2e-3)
-    assert r["ratio_vs_bound"] == pytest.approx(eng / bound, rel=2e-3)
+    # derived from the recorded speeds, up to its own rounding (3 decimals; 0.1 s), however slow this machine
+    assert r["ratio_vs_reference"] == pytest.approx(eng / ref, abs=5e-4 + 1e-9)
+    assert r["ratio_vs_bound"] == pytest.approx(eng / bound, abs=5e-4 + 1e-9)
     assert r["rounds_images_per_s"]["engine"] == [eng]
     # 200 epochs of the 12,406 images at ratio 100 plus 200 evaluations of the 10,000 test images
-    assert r["projected_full_run_s"] == pytest.approx(200 * 12406 / eng + 200 * 10000 / ev, rel=2e-3)
+    assert r["projected_full_run_s"] == pytest.approx(200 * 12406 / eng + 200 * 10000 / ev, abs=0.05 + 1e-6)
     assert r["projected_report_runs"] == sum(len(e.ratios) for e in EXPERIMENTS.values())
     assert r["projected_report_s"] > 10 * r["projected_full_run_s"]
     inf = r["inference"]
     assert inf["weights"].startswith("untrained") and sum(inf["exit_fraction"]) == pytest.approx(1.0)
-    assert inf["speedup"] == pytest.approx(inf["early_exit_images_per_s"] / inf["no_exit_images_per_s"], rel=2e-3)
+    speedup = inf["early_exit_images_per_s"] / inf["no_exit_images_per_s"]
+    assert inf["speedup"] == pytest.approx(speedup, abs=5e-4 + 1e-9)
     assert f"engine / reference = {r['ratio_vs_reference']:.2f}x" in stdout and f"wrote {out}" in stdout
 
 

@@ -324,11 +324,13 @@ def run_bench(device="auto", data_root=None, steps: int | None = None, warmup: i
             if name == "reference":
                 time.sleep(1.0)  # let its workers refill their prefetch queue outside the others' timing
     del loops
-    ref, eng, bound = (max(rounds_ips[k]) for k in ("reference", "engine", "bound"))
+    # the record's numbers at the precision it stores them, and every ratio and projection from those, so that
+    # a reader recomputes each derived number from the record itself
+    ref, eng, bound = (round(max(rounds_ips[k]), 1) for k in ("reference", "engine", "bound"))
     say(f"  (a) reference loop (PIL + DataLoader x{workers}, fp32 eager):  {ref:8.1f} img/s")
     say(f"  (b) lt_lib engine:                                      {eng:8.1f} img/s")
     say(f"  (c) model step only (pre-made batches):                 {bound:8.1f} img/s")
-    ev = eval_images_per_second(cfg, data, engine, min(len(data.test_y), 4 * engine.eval_batch))
+    ev = round(eval_images_per_second(cfg, data, engine, min(len(data.test_y), 4 * engine.eval_batch)), 1)
     say(f"  evaluation:                                             {ev:8.1f} img/s")
     augment = augment_ms_per_batch(data, cfg.batch_size, repeats=min(20, steps))
     say("  augmentation per batch: " + ", ".join(f"{k} {v:.1f} ms" for k, v in augment.items()))
@@ -374,9 +376,9 @@ def run_bench(device="auto", data_root=None, steps: int | None = None, warmup: i
         "experiment": BENCH_EXPERIMENT, "imbalance": RATIO, "batch_size": cfg.batch_size, "data": cfg.source,
         "steps": steps, "warmup_steps": warmup, "rounds": rounds, "reference_workers": workers,
         "rounds_images_per_s": {k: [round(v, 1) for v in vs] for k, vs in rounds_ips.items()},
-        "reference_images_per_s": round(ref, 1), "engine_images_per_s": round(eng, 1),
-        "bound_images_per_s": round(bound, 1), "ratio_vs_reference": round(eng / ref, 3),
-        "ratio_vs_bound": round(eng / bound, 3), "eval_images_per_s": round(ev, 1),
+        "reference_images_per_s": ref, "engine_images_per_s": eng,
+        "bound_images_per_s": bound, "ratio_vs_reference": round(eng / ref, 3),
+        "ratio_vs_bound": round(eng / bound, 3), "eval_images_per_s": ev,
         "projected_full_run_s": round(full_run, 1), "projected_report_s": round(report_s, 1),
         "projected_report_runs": runs, "inference": inference, "concurrent_images_per_s": many,
         "augment_ms_per_batch": augment,
