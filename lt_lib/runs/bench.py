@@ -320,13 +320,13 @@ def run_bench(device="auto", data_root=None, steps: int | None = None, warmup: i
     rounds_ips = {name: [] for name in loops}
     for _ in range(rounds):
         for name, run in loops.items():
-            rounds_ips[name].append(steps * cfg.batch_size / _clock(dev, lambda: run(steps)))
+            rounds_ips[name].append(round(steps * cfg.batch_size / _clock(dev, lambda: run(steps)), 1))
             if name == "reference":
                 time.sleep(1.0)  # let its workers refill their prefetch queue outside the others' timing
     del loops
     # the record's numbers at the precision it stores them, and every ratio and projection from those, so that
     # a reader recomputes each derived number from the record itself
-    ref, eng, bound = (round(max(rounds_ips[k]), 1) for k in ("reference", "engine", "bound"))
+    ref, eng, bound = (max(rounds_ips[k]) for k in ("reference", "engine", "bound"))
     say(f"  (a) reference loop (PIL + DataLoader x{workers}, fp32 eager):  {ref:8.1f} img/s")
     say(f"  (b) lt_lib engine:                                      {eng:8.1f} img/s")
     say(f"  (c) model step only (pre-made batches):                 {bound:8.1f} img/s")
@@ -375,7 +375,7 @@ def run_bench(device="auto", data_root=None, steps: int | None = None, warmup: i
     record = {
         "experiment": BENCH_EXPERIMENT, "imbalance": RATIO, "batch_size": cfg.batch_size, "data": cfg.source,
         "steps": steps, "warmup_steps": warmup, "rounds": rounds, "reference_workers": workers,
-        "rounds_images_per_s": {k: [round(v, 1) for v in vs] for k, vs in rounds_ips.items()},
+        "rounds_images_per_s": rounds_ips,
         "reference_images_per_s": ref, "engine_images_per_s": eng,
         "bound_images_per_s": bound, "ratio_vs_reference": round(eng / ref, 3),
         "ratio_vs_bound": round(eng / bound, 3), "eval_images_per_s": ev,
