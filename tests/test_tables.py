@@ -75,9 +75,9 @@ def comparison_rows(path):
 def test_the_notebooks_tables_show_what_the_store_holds():
     """nbval runs with --nbval-lax, so a table cell left from an older render passes it: here every row of
     a committed notebook's table of stored runs that shows one run of the current setting prints that run's
-    numbers as the README prints them (f"{x:.2f}"; pandas drops a trailing zero where a column has no other
-    digit). Notebook 05 kept 10.52 for model2's few-shot 10.525 (numpy's rounding) after the store and the
-    README moved to 10.53."""
+    text as the README prints it (f"{x:.2f}": 68.40, where pandas' own format printed 68.4 in a column
+    with no value needing a second digit). Notebook 05 kept 10.52 for model2's few-shot 10.525 (numpy's
+    rounding) after the store and the README moved to 10.53."""
     import re
 
     from lt_lib.runs.results import load_results
@@ -99,7 +99,7 @@ def test_the_notebooks_tables_show_what_the_store_holds():
             if len(run) > 1:
                 continue  # several seeds: the table shows their mean
             for column, key in ((c, k) for c, k in columns.items() if c in row):
-                assert float(row[column]) == float(f"{run[key].iloc[0]:.2f}"), (
+                assert row[column] == f"{run[key].iloc[0]:.2f}", (
                     f"{path.name}: {row['experiment']} at {row['ratio']} ({row['runs']}) shows {column} "
                     f"{row[column]}, the store {run[key].iloc[0]}: python -m lt_lib report --in-place")
             checked += 1
