@@ -164,10 +164,13 @@ def test_routed_words_say_what_the_routed_rule_left_each_exit_to_learn_from():
                             "answers right with confidence above 0.9: ")
     assert ("exit 1 took 4 training images in all, none after epoch 2, so it had nothing to learn from (it answers "
             "class 1 (automobile) for 80.0% of the test images)") in words
-    assert ("exit 2 answers class 5 (dog) for every test image, and in the last epoch took exactly the 6 training "
-            "images of that class") in words
+    assert ("exit 2 answers class 5 (dog) for every test image, and took exactly the 6 training images of that class "
+            "in every epoch from epoch 2 to 3, the only ones it can answer right, so it never learns another") in words
     assert words.endswith("So the last exit is trained on none of those images: with no early exit it is right on "
                           "30.0% of class 5 (dog).")
+    # locked from its first epoch: said so, the question a longer schedule asks
+    locked = RoutedNotebook(summary, cfg, history.assign(train_exit_2=6 / 128), outputs)
+    assert "images of that class in every one of its 3 epochs, the only ones" in routed_words(locked, {}, summary)
     # an exit that takes as many images as its class has, but does not answer that class for every image
     outputs["predictions"][1][0] = 4
     assert "exit 2" not in routed_words(RoutedNotebook(summary, cfg, history, outputs), {}, summary)

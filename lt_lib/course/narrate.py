@@ -161,9 +161,13 @@ def routed_words(nb, r, s) -> str:
                 "images)" if answers else ""))
         elif answers and answers[1] == 100.0 and took.iloc[-1] == counts[answers[0]]:
             c = answers[0]
-            parts.append(f"exit {k + 1} answers class {c} ({CLASSES[c]}) for every test image, and in the last "
-                         f"epoch took exactly the {counts[c]:,} training images of that class, the only ones it can "
-                         "answer right, so it never learns another")
+            epochs = history["epoch"]
+            other = epochs[took != counts[c]]  # epochs in which it took anything else
+            when = (f"in every one of its {len(epochs)} epochs" if other.empty else
+                    f"in every epoch from epoch {epochs[epochs > other.max()].min()} to {epochs.iloc[-1]}")
+            parts.append(f"exit {k + 1} answers class {c} ({CLASSES[c]}) for every test image, and took exactly "
+                         f"the {counts[c]:,} training images of that class {when}, the only ones it can answer "
+                         "right, so it never learns another")
             locked.append(c)
     if not parts:
         return ""
