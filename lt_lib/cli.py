@@ -177,10 +177,13 @@ def cmd_plan(args) -> int:
 
     if args.jobs < 1 or args.threads < 1:
         raise LtError(f"--jobs and --threads must be at least 1, got {args.jobs} and {args.threads}")
+    if args.hours is not None and not args.hours > 0:
+        raise LtError(f"--hours must be a positive number of hours (the time this machine is left for), "
+                      f"got {args.hours}")
     configs = [resolve("ce", 100, "full")]
     results, runs = _ready(args, configs) if not (args.list or args.dry_run) else run_folders_plain(args)
     outcomes = run_cpu_plan(args.jobs, args.threads, args.device, results, runs, args.data_root, _engine_options(args),
-                            list_only=args.list, launch=None if args.launcher == "inline" and not args.dry_run else
+                            list_only=args.list, hours=args.hours, launch=None if args.launcher == "inline" and not args.dry_run else
                             lambda todo, **kw: _launch(args, todo, **kw))
     return 0 if all(o["status"] != "failed" for o in outcomes) else 1
 
@@ -441,6 +444,9 @@ def build_parser() -> argparse.ArgumentParser:
                                      "core, resuming; run again to go on")
     pl.add_argument("--jobs", type=int, default=2, help="runs at once (default 2: one per core of a 2-core machine)")
     pl.add_argument("--list", action="store_true", help="only print where each run of the plan stands")
+    pl.add_argument("--hours", type=float, default=None,
+                    help="the time this machine is left for (a session, a job's limit): the runs whose estimates "
+                         "end within it train first, the others after them (default: priority order)")
     pl.add_argument("--device", default="cpu")
     pl.add_argument("--data-root", default=None)
     pl.add_argument("--results", default=None, help="results store (default results/)")

@@ -123,3 +123,44 @@ def test_plan_list_says_where_each_run_stands(tmp_path):
     assert rc.returncode == 0, rc.stderr
     assert rc.stdout.startswith(f"CPU plan: {len(cpu_plan())} full-profile runs, 1 stored, 0 training elsewhere")
     assert f"{ce.run_id:<40} checkpointed  epoch 40 of 200" in rc.stdout
+
+
+def test_a_window_keeps_the_runs_that_end_in_it_in_priority_order():
+    """Two cores, ten hours: each run goes to the core that frees first, and stays when it ends in time."""
+    from lt_lib.runs.plan import fit_window
+
+    items = [("a", 6), ("b", 8), ("c", 5), ("d", 3), ("e", None), ("f", 1)]
+    # a: core 1 until 6; b: core 2 until 8; c would end at 11; d: core 1 until 9; e has no estimate; f: core 2 until 9
+    assert fit_window(items, 2, 10) == (["a", "b", "d", "f"], ["c", "e"])
+    assert fit_window(items, 1, 10) == (["a", "d", "f"], ["b", "c", "e"])
+    assert fit_window(items, 2, 0.5) == ([], ["a", "b", "c", "d", "e", "f"])
+
+
+def test_plan_hours_trains_what_ends_in_the_window_first_counting_checkpointed_epochs(tmp_path, monkeypatch, capsys):
+    import torch
+
+    from lt_lib.runs import parallel, plan, timing
+
+    hours = {"ldam-drw": 8, "ce": 3}  # every other run: 20 h
+    monkeypatch.setattr(timing, "run_estimate", lambda cfg, *a, **k: (3600 * hours.get(cfg.experiment, 20), "test"))
+    handed = []
+    monkeypatch.setattr(parallel, "train_many", lambda configs, *a, **k: handed.extend(c.run_id for c in configs) or [])
+    ldam = resolve("ldam-drw", 100, "full")
+    (tmp_path / "k" / ldam.run_id).mkdir(parents=True)
+    torch.save({"epoch": 150}, tmp_path / "k" / ldam.run_id / "checkpoint.pt")  # 50 of 200 epochs left: 2 h
+    plan.run_cpu_plan(jobs=1, results_dir=tmp_path / "r", runs_dir=tmp_path / "k", hours=5.5, clock=lambda: 0.0)
+    # one core, 5.5 h: ldam-drw's last 2 h, then ce's 3 h; everything else (20 h each) after them, in priority order
+    assert handed[:2] == [ldam.run_id, resolve("ce", 100, "full").run_id]
+    assert handed[2:] == [resolve(n, r, "full").run_id for n, r in cpu_plan() if n not in ("ldam-drw", "ce")
+                          or r != 100]
+    out = capsys.readouterr().out
+    assert f"2 run(s) end by the estimates: {ldam.run_id}, ce-ir100-s0-full;" in out
+
+
+def test_plan_hours_must_be_positive(tmp_path):
+    rc = subprocess.run([sys.executable, "-m", "lt_lib", "plan", "--list", "--hours", "0", "--results",
+                         str(tmp_path / "r"), "--runs", str(tmp_path / "k")], cwd=ROOT, capture_output=True,
+                        text=True, timeout=600)
+    assert rc.returncode == 2 and rc.stdout == ""
+    assert rc.stderr.strip().splitlines() == ["error: --hours must be a positive number of hours (the time this "
+                                              "machine is left for), got 0.0"]

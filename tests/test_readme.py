@@ -45,6 +45,8 @@ COMMANDS = {
     "python -m lt_lib plan --list": (["+", "--results", "{s}/results", "--runs", "{s}/runs"], ()),
     "python -m lt_lib plan --jobs 2": "trains full-profile runs for hours: its planning is the --list above, its "
                                       "bookkeeping tests/test_predictions.py",
+    "python -m lt_lib plan --hours 3": "trains full-profile runs for hours: its order within the window is "
+                                       "tests/test_predictions.py's (fit_window, plan --hours)",
     "python -m lt_lib preflight": (["+", "--experiments", "ce", "model8"], ()),
     "python -m lt_lib train-many reslt-a0.95-aa-ls model7 --imbalance 100 --seeds 0 1 2 --launcher slurm "
     "--slurm-runs-per-job 3 --dry-run": (["+", "--jobs-folder", "{s}/slurm"], ()),

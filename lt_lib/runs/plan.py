@@ -3,6 +3,8 @@
 lt_lib plan``), from the registry and the results store."""
 from __future__ import annotations
 
+import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from ..errors import LtError
@@ -99,13 +101,32 @@ def plan_status(results_dir, runs_dir, profile: str = "full", seed: int = 0) -> 
             if ckpt.is_file():
                 try:
                     epoch = torch.load(ckpt, map_location="cpu", weights_only=True)["epoch"]
-                    row.update(state="checkpointed", detail=f"epoch {epoch} of {cfg.epochs}")
+                    row.update(state="checkpointed", epoch=epoch, detail=f"epoch {epoch} of {cfg.epochs}")
                 except Exception:  # noqa: BLE001 - resuming it will say what is wrong, in one line
                     row.update(state="checkpointed", detail="checkpoint unreadable")
             if _locked(Path(runs_dir) / cfg.run_id / LOCK):
                 row.update(state="training", detail=(Path(runs_dir) / cfg.run_id / LOCK).read_text().strip())
         out.append(row)
     return out
+
+
+def fit_window(items, jobs: int, seconds: float) -> tuple[list, list]:
+    """The runs that finish within a window of ``seconds`` (a session's or a job's time left), ``jobs`` at a time.
+
+    ``items``: [(key, seconds it still needs or None)] in priority order. Each run in turn goes to the slot
+    that frees first, and is kept when it ends there within the window, so a long run does not hold a core
+    that shorter ones after it could finish on. Returns (fits, after): the keys kept, in priority order,
+    then the others, in priority order (they follow on the cores left, toward checkpoints a later call
+    resumes). A run with no estimate does not fit."""
+    free, fits, after = [0.0] * jobs, [], []
+    for key, need in items:
+        slot = min(range(jobs), key=free.__getitem__)
+        if need is not None and free[slot] + need <= seconds:
+            free[slot] += need
+            fits.append(key)
+        else:
+            after.append(key)
+    return fits, after
 
 
 def _locked(path: Path) -> bool:
@@ -128,12 +149,14 @@ def _locked(path: Path) -> bool:
 
 def run_cpu_plan(jobs: int = 2, threads: int = 1, device: str = "cpu", results_dir="results", runs_dir="runs",
                  data_root=None, engine: dict | None = None, list_only: bool = False, profile: str = "full",
-                 launch=None) -> list:
+                 launch=None, hours: float | None = None, clock=None) -> list:
     """``python -m lt_lib plan``: work through the CPU plan, ``jobs`` runs at a time of ``threads`` threads
     each (one per core), each resuming from its checkpoint, a line per epoch with the time left, a finished
     run written to the store at once. Stored runs and runs another process is training are skipped; run the
     same command again (the next session) to go on. ``list_only`` prints where each run stands. ``launch``
-    (``launch.launch`` with the command's options) hands the runs to submitit instead."""
+    (``launch.launch`` with the command's options) hands the runs to submitit instead. ``hours``: the time
+    this machine is left for (a session, a job's limit): the runs whose estimates (``fit_window``, from the
+    epochs each still needs) end within it train first, the rest after them."""
     from .parallel import train_many
     from .timing import default_precision, duration, recorded, run_estimate
 
@@ -144,10 +167,21 @@ def run_cpu_plan(jobs: int = 2, threads: int = 1, device: str = "cpu", results_d
     print(f"CPU plan: {len(rows)} {profile}-profile runs, {sum(r['state'] == 'stored' for r in rows)} stored, "
           f"{sum(r['state'] == 'training' for r in rows)} training elsewhere, {len(todo)} to train "
           f"({jobs} at a time, {threads} thread(s) each)", flush=True)
+    needs = {}
     for r in rows:
         seconds, basis = run_estimate(r["cfg"], kind, speeds, default_precision(kind, profile))
         eta = f"~{duration(seconds)} ({basis})" if seconds is not None else basis
         print(f"  {r['cfg'].run_id:<40} {r['state']:<13} {r.get('detail') or eta}", flush=True)
+        if seconds is not None:
+            needs[r["cfg"].run_id] = seconds * (1 - r.get("epoch", 0) / r["cfg"].epochs)
+    if hours is not None and todo:
+        fits, after = fit_window([(r["cfg"].run_id, needs.get(r["cfg"].run_id)) for r in todo], jobs, hours * 3600)
+        order = {run_id: i for i, run_id in enumerate(fits + after)}
+        todo.sort(key=lambda r: order[r["cfg"].run_id])
+        start = datetime.fromtimestamp((clock or time.time)())
+        print(f"within {hours:g} h (until {start + timedelta(hours=hours):%H:%M}), {jobs} at a time, "
+              f"{len(fits)} run(s) end by the estimates: {', '.join(fits) or 'none'}; the rest follow toward "
+              f"checkpoints", flush=True)
     if list_only or not todo:
         return []
     if launch is not None:
