@@ -183,7 +183,8 @@ def cmd_plan(args) -> int:
     configs = [resolve("ce", 100, "full")]
     results, runs = _ready(args, configs) if not (args.list or args.dry_run) else run_folders_plain(args)
     outcomes = run_cpu_plan(args.jobs, args.threads, args.device, results, runs, args.data_root, _engine_options(args),
-                            list_only=args.list, hours=args.hours, launch=None if args.launcher == "inline" and not args.dry_run else
+                            list_only=args.list, hours=args.hours,
+                            launch=None if args.launcher == "inline" and not args.dry_run else
                             lambda todo, **kw: _launch(args, todo, **kw))
     return 0 if all(o["status"] != "failed" for o in outcomes) else 1
 
