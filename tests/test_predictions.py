@@ -148,7 +148,7 @@ def test_plan_hours_trains_what_ends_in_the_window_first_counting_checkpointed_e
     ldam = resolve("ldam-drw", 100, "full")
     (tmp_path / "k" / ldam.run_id).mkdir(parents=True)
     torch.save({"epoch": 150}, tmp_path / "k" / ldam.run_id / "checkpoint.pt")  # 50 of 200 epochs left: 2 h
-    plan.run_cpu_plan(jobs=1, results_dir=tmp_path / "r", runs_dir=tmp_path / "k", hours=5.5, clock=lambda: 0.0)
+    plan.run_cpu_plan(jobs=1, results_dir=tmp_path / "r", runs_dir=tmp_path / "k", hours=5.5)
     # one core, 5.5 h: ldam-drw's last 2 h, then ce's 3 h; everything else (20 h each) after them, in priority order
     assert handed[:2] == [ldam.run_id, resolve("ce", 100, "full").run_id]
     assert handed[2:] == [resolve(n, r, "full").run_id for n, r in cpu_plan() if n not in ("ldam-drw", "ce")

@@ -3,7 +3,6 @@
 lt_lib plan``), from the registry and the results store."""
 from __future__ import annotations
 
-import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -149,7 +148,7 @@ def _locked(path: Path) -> bool:
 
 def run_cpu_plan(jobs: int = 2, threads: int = 1, device: str = "cpu", results_dir="results", runs_dir="runs",
                  data_root=None, engine: dict | None = None, list_only: bool = False, profile: str = "full",
-                 launch=None, hours: float | None = None, clock=None) -> list:
+                 launch=None, hours: float | None = None) -> list:
     """``python -m lt_lib plan``: work through the CPU plan, ``jobs`` runs at a time of ``threads`` threads
     each (one per core), each resuming from its checkpoint, a line per epoch with the time left, a finished
     run written to the store at once. Stored runs and runs another process is training are skipped; run the
@@ -178,8 +177,7 @@ def run_cpu_plan(jobs: int = 2, threads: int = 1, device: str = "cpu", results_d
         fits, after = fit_window([(r["cfg"].run_id, needs.get(r["cfg"].run_id)) for r in todo], jobs, hours * 3600)
         order = {run_id: i for i, run_id in enumerate(fits + after)}
         todo.sort(key=lambda r: order[r["cfg"].run_id])
-        start = datetime.fromtimestamp((clock or time.time)())
-        print(f"within {hours:g} h (until {start + timedelta(hours=hours):%H:%M}), {jobs} at a time, "
+        print(f"within {hours:g} h (until {datetime.now() + timedelta(hours=hours):%H:%M}), {jobs} at a time, "
               f"{len(fits)} run(s) end by the estimates: {', '.join(fits) or 'none'}; the rest follow toward "
               f"checkpoints", flush=True)
     if list_only or not todo:
