@@ -75,6 +75,14 @@ def test_gap_words_sum_the_variants_against_the_whole_distance():
     # -31.23 in all; the two variants run: -7.81 and -2.31, together -10.12 (32%)
     assert "moves -31.23 points" in words and "the 2 one-factor variant(s) run of the 3 add up to -10.12 (32% of it)" in words
     assert "largest" not in words  # the notebook names the largest variant in its own sentence
+    # what is left: -31.23 - (-10.12) = -21.11, partly from the variant not run
+    assert "What is left (-21.11) comes from the settings not run yet, from how the settings interact" in words
+    every = gap_words(gap({"reslt-paper": 72.46, "reslt-paper-a0.95": 70.44, "reslt-paper-aa-ls": 75.23,
+                           "reslt-a0.95-aa-ls": 69.08}))
+    # -3.38 in all; the variants -2.02 and +2.77 add up to +0.75, against it; left: -3.38 - 0.75 = -4.13
+    assert "the 2 one-factor variant(s) run of the 2 add up to +0.75 (the other way)" in every
+    assert "What is left (-4.13) comes from how the settings interact, and from the one seed" in every
+    assert "not run yet" not in every
     none = gap_words(gap({"reslt-paper": 70.31, "reslt-paper-a0.95": math.nan, "reslt-a0.95-aa-ls": 39.08}))
     assert "none of the 1 one-factor variants" in none
     assert gap_words(gap({"reslt-paper": 70.31, "reslt-a0.95-aa-ls": math.nan})) == ""

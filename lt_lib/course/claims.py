@@ -173,5 +173,6 @@ def gap_words(gap_table: pd.DataFrame, start: str = "reslt-paper", end: str = RE
     return (f"From {start} to {end} the accuracy moves {total:+.2f} points; the {len(moves)} one-factor variant(s) "
             f"run of the {variants} add up to {added:+.2f}"
             + (f" ({share:.0%} of it)" if total and 0 < share else " (the other way)")
-            + ". What is left comes from the settings not run yet, from how the settings interact, and from the "
-              "one seed of each run.")
+            + f". What is left ({total - added:+.2f}) comes from "
+            + ("the settings not run yet, from " if len(moves) < variants else "")
+            + "how the settings interact, and from the one seed of each run.")
