@@ -1,7 +1,7 @@
 """Generated conclusions agree in sign and size with the tables they sum up."""
 import pandas as pd
 
-from lt_lib.course.narrate import exit_words, gain_words, pair_words, runs_listed, versus
+from lt_lib.course.narrate import exit_words, gain_words, pair_words, runs_listed, split_words, versus
 
 
 def calibration_table(ldam_best, ce_best, runs=("full, 200 epochs", "full, 200 epochs")):
@@ -181,3 +181,26 @@ def test_routed_words_say_what_the_routed_rule_left_each_exit_to_learn_from():
     acc = RoutedNotebook(summary, SimpleNamespace(early_exits=True, aggregation="accumulate", train_threshold=0.9),
                          history, outputs)
     assert routed_words(acc, {}, summary) == ""
+
+
+def split_summary(overall, many, medium, few):
+    return {"final": {"overall": overall, "many": many, "medium": medium, "few": few}}
+
+
+def test_split_words_weigh_the_splits_and_name_the_trade():
+    # ldam-drw against ce at ratio 10 (results/, full profile): 0.3 (-2.70) + 0.3 (-1.80) + 0.4 (+4.47) = +0.44
+    ldam, ce = split_summary(83.22, 89.07, 75.03, 84.97), split_summary(82.78, 91.77, 76.83, 80.50)
+    words = split_words(ldam, ce, "ldam-drw", "ce", 10)
+    assert "many -2.70, medium -1.80, few +4.47; overall +0.44 = 0.3 x many + 0.3 x medium + 0.4 x few" in words
+    assert "the few-shot classes add +1.79 to the overall, the many- and medium-shot ones take 1.35" in words
+    assert "from the head to the tail" in words and "the tail had 19.50 points to win back" in words
+    # ratio 100: medium gains, so the head takes less: 0.4 x 16.39 = +6.56, 6.56 - 6.30 = 0.26
+    ratio100 = split_words(split_summary(71.22, 88.57, 67.13, 61.27), split_summary(64.92, 91.07, 65.50, 44.88),
+                           "ldam-drw", "ce", 100)
+    assert "many -2.50, medium +1.63, few +16.39" in ratio100 and "add +6.56 to the overall" in ratio100
+    assert "medium-shot ones take 0.26" in ratio100
+    assert "ce reaches 80.50% on the few-shot classes" in words
+    better = split_words(split_summary(70.0, 92.0, 70.0, 52.5), split_summary(65.0, 91.0, 65.0, 45.0), "x", "ce", 100)
+    assert "loses on no split" in better and "head to the tail" not in better
+    worse = split_words(split_summary(60.0, 90.0, 60.0, 40.0), split_summary(65.0, 91.0, 65.0, 45.0), "x", "ce", 100)
+    assert "gains on no split" in worse

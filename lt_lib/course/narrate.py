@@ -274,3 +274,31 @@ def gain_words(table, method: str, baseline: str, ratio) -> str:
             f"best epochs) against {published:+.2f} published: the gain is {verdict} "
             f"({versus(ours, published, 'the published gain')}), while both sit about {abs(common):.1f} points "
             + ("below" if common < 0 else "above") + f" their published numbers: {meaning}.")
+
+
+def split_words(method_summary: dict, baseline_summary: dict, method: str, baseline: str, ratio) -> str:
+    """Where a method's gain over a baseline comes from: the final epoch's change on the many-, medium- and
+    few-shot classes. The balanced test set holds 1,000 images of each class, so the overall change is the
+    splits' changes weighted by their share of the ten classes (many 3, medium 3, few 4)."""
+    from ..learn.data import SPLITS
+
+    a, b = method_summary["final"], baseline_summary["final"]
+    d = {k: a[k] - b[k] for k in SPLITS}
+    overall = a["overall"] - b["overall"]
+    share = {k: len(v) / sum(len(c) for c in SPLITS.values()) for k, v in SPLITS.items()}
+    words = (f"At ratio {ratio:g}, by split (final epochs), {method} against {baseline}: "
+             + ", ".join(f"{k} {d[k]:+.2f}" for k in SPLITS)
+             + f"; overall {overall:+.2f} = " + " + ".join(f"{share[k]:g} x {k}" for k in SPLITS) + ".")
+    head = min(d["many"], d["medium"])
+    if d["few"] > LEVEL and head < -LEVEL:
+        tail = share["few"] * d["few"]
+        rest = tail - overall  # what the many- and medium-shot classes take from the overall
+        return (words + f" Accuracy moves from the head to the tail: the few-shot classes add {tail:+.2f} to the "
+                f"overall, the many- and medium-shot ones {'take' if rest > 0 else 'add'} {abs(rest):.2f}; the tail "
+                f"had {100 - b['few']:.2f} points to win back ({baseline} reaches {b['few']:.2f}% on the few-shot "
+                "classes).")
+    if min(d.values()) > -LEVEL:
+        return words + f" {method} loses on no split: its gain is not a trade between head and tail."
+    if max(d.values()) < LEVEL:
+        return words + f" {method} gains on no split."
+    return words
